@@ -1,0 +1,155 @@
+"""Audio I/O: find the bundled ffmpeg, probe a file, decode spans of it to mono PCM at SAMPLE_RATE.
+
+This is the single decode -> resample route of the project: training and serving both call `decode`.
+ffmpeg (from the `imageio-ffmpeg` wheel, no system install) decodes, downmixes to mono and resamples with its
+default resampler; the PCM comes back as a pydub `AudioSegment`. ffmpeg is called directly rather than through
+`AudioSegment.from_file`, which needs `ffprobe` (not in the wheel) and decodes a whole file before it can cut,
+whereas an input seek here makes a window of a 10-minute song cost what a window of a 30-s clip costs.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import imageio_ffmpeg
+import numpy as np
+
+with warnings.catch_warnings():  # pydub warns at import when no ffmpeg is on PATH; we point it at ours below.
+    warnings.simplefilter("ignore", RuntimeWarning)
+    from pydub import AudioSegment
+
+from .config import SAMPLE_RATE
+from .errors import AudioDecodeError
+
+AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
+
+_SAMPLE_WIDTH = 2  # ffmpeg writes signed 16-bit PCM
+_DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+_AUDIO_STREAM_RE = re.compile(r"Stream #\S+.*?: Audio: ([^,\s]+)(?:.*?, (\d+) Hz)?")
+_FFMPEG_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What `probe` learns from a file's header: duration in seconds (None if unknown) and the audio codec."""
+
+    duration_s: float | None
+    codec: str
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary shipped by imageio-ffmpeg; also made pydub's converter."""
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    AudioSegment.converter = exe
+    return exe
+
+
+@contextmanager
+def as_path(source: AudioSource, suffix: str = "") -> Iterator[Path]:
+    """Yield a filesystem path for `source`: the path itself, or a temporary copy of bytes / a file object.
+
+    The temporary copy is deleted when the block ends, whatever happens inside it. ffmpeg needs a real file:
+    piped m4a/mp4 (index at the end) decodes to nothing, and seeking needs random access.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise AudioDecodeError(f"No such file: {path}")
+        yield path
+        return
+    data = source if isinstance(source, bytes) else _read_all(source)
+    with tempfile.TemporaryDirectory(prefix="genre-upload-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        yield path
+
+
+def _read_all(fileobj: BinaryIO) -> bytes:
+    if hasattr(fileobj, "getvalue"):
+        return fileobj.getvalue()
+    if hasattr(fileobj, "seek"):
+        fileobj.seek(0)
+    return fileobj.read()
+
+
+def probe(path: Path) -> AudioInfo:
+    """Read duration and codec of the first audio stream from ffmpeg's header dump (there is no ffprobe).
+
+    Raises AudioDecodeError for an empty file, a file ffmpeg cannot open, or one without an audio stream.
+    """
+    if path.stat().st_size == 0:
+        raise AudioDecodeError("The file is empty.")
+    result = _run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], check=False)
+    dump = result.stderr.decode("utf-8", errors="replace")
+    stream = _AUDIO_STREAM_RE.search(dump)
+    if stream is None:
+        if "Input #0" in dump:
+            raise AudioDecodeError("The file has no audio track.")
+        raise AudioDecodeError("This is not an audio file ffmpeg can read (corrupt, or an unknown format).")
+    duration = _DURATION_RE.search(dump)
+    seconds = None
+    if duration is not None:
+        hours, minutes, secs = duration.groups()
+        seconds = int(hours) * 3600 + int(minutes) * 60 + float(secs)
+    return AudioInfo(duration_s=seconds, codec=stream.group(1))
+
+
+def decode(path: Path, spans: Sequence[tuple[float, float]] | None = None,
+           max_seconds: float | None = None) -> list[AudioSegment]:
+    """Decode `spans` ((start_s, length_s) pairs) of `path` to mono 16-bit AudioSegments at SAMPLE_RATE.
+
+    One ffmpeg process serves all spans (one seeking input each). `spans=None` decodes the whole file, at most
+    `max_seconds` of it. A span past the end of the audio comes back shorter or empty: callers check lengths.
+    Raises AudioDecodeError if ffmpeg fails.
+    """
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y"]
+    wanted = list(spans) if spans is not None else [(0.0, max_seconds)]
+    for start, length in wanted:
+        if start > 0:
+            cmd += ["-fflags", "+fastseek", "-ss", f"{start:.3f}"]
+        if length is not None:
+            cmd += ["-t", f"{length:.3f}"]
+        cmd += ["-i", str(path)]
+    with tempfile.TemporaryDirectory(prefix="genre-decode-") as tmp:
+        outputs = [Path(tmp) / f"span{i}.raw" for i in range(len(wanted))]
+        for i, out in enumerate(outputs):
+            cmd += ["-map", f"{i}:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE),
+                    "-f", "s16le", "-acodec", "pcm_s16le", str(out)]
+        result = _run(cmd, check=False)
+        if result.returncode != 0:
+            message = result.stderr.decode("utf-8", errors="replace").strip().splitlines()
+            detail = message[-1] if message else f"exit status {result.returncode}"
+            raise AudioDecodeError(f"The audio could not be decoded ({detail}).")
+        return [AudioSegment(data=out.read_bytes(), sample_width=_SAMPLE_WIDTH, frame_rate=SAMPLE_RATE, channels=1)
+                for out in outputs]
+
+
+def to_float(segment: AudioSegment) -> np.ndarray:
+    """Samples of a pydub AudioSegment as float32 in [-1, 1] (normalised by the segment's own sample width)."""
+    samples = np.asarray(segment.get_array_of_samples(), dtype=np.float32)
+    return samples / float(2 ** (8 * segment.sample_width - 1))
+
+
+def load(source: AudioSource, max_seconds: float | None = None, suffix: str = "") -> np.ndarray:
+    """Decode a whole file (path, bytes or file object) to float32 mono at SAMPLE_RATE."""
+    with as_path(source, suffix) as path:
+        probe(path)
+        (segment,) = decode(path, None, max_seconds)
+    return to_float(segment)
+
+
+def _run(cmd: list[str], check: bool) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, check=check, timeout=_FFMPEG_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise AudioDecodeError("Decoding took too long; the file may be damaged.") from exc

@@ -1,0 +1,143 @@
+"""Classify a song: load the model once, then file or upload in -> per-segment and song-level probabilities out."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import file_split
+from .audio import AudioSource
+from .config import GENRES, MODEL_DIR
+from .errors import GenreClassifierError, SilentAudioError
+from .feature_extractor_cnn import mfcc_features
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """One 3-s segment: its time span (s), genre probabilities, and whether it was silent (left out of the mean)."""
+
+    start: float
+    end: float
+    probabilities: dict[str, float]
+    silent: bool = False
+
+    @property
+    def genre(self) -> str:
+        return max(self.probabilities, key=self.probabilities.get)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A song's result: song-level probabilities (mean of its non-silent segments), the segments, timings."""
+
+    file: str
+    probabilities: dict[str, float]
+    segments: tuple[SegmentResult, ...]
+    duration_s: float
+    elapsed_s: float
+
+    @property
+    def genre(self) -> str:
+        return max(self.probabilities, key=self.probabilities.get)
+
+    def ranked(self) -> list[tuple[str, float]]:
+        """(genre, probability) pairs, most likely first."""
+        return sorted(self.probabilities.items(), key=lambda item: item[1], reverse=True)
+
+    def to_dict(self) -> dict:
+        """The CLI's --json object."""
+        return {
+            "file": self.file,
+            "genre": self.genre,
+            "probabilities": _rounded(self.probabilities),
+            "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "silent": s.silent,
+                          "probabilities": _rounded(s.probabilities)} for s in self.segments],
+            "duration_s": round(self.duration_s, 3),
+            "elapsed_s": round(self.elapsed_s, 4),
+        }
+
+
+def _rounded(probabilities: dict[str, float]) -> dict[str, float]:
+    return {genre: round(p, 4) for genre, p in probabilities.items()}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An input that could not be classified, with the one-line reason."""
+
+    file: str
+    error: str
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "error": self.error}
+
+
+class GenreClassifier:
+    """The CNN from `model_dir` (class_xls/ by default), loaded once; thread-safe for prediction."""
+
+    def __init__(self, model_dir: Path = MODEL_DIR) -> None:
+        from .model import load_model
+
+        self.model_dir = Path(model_dir)
+        self.model = load_model(self.model_dir)
+
+    def segment_probabilities(self, features: np.ndarray) -> np.ndarray:
+        """(n, 130, 13, 1) MFCC features -> (n, 10) genre probabilities."""
+        return np.asarray(self.model(features, training=False), dtype=np.float64)
+
+    def classify_segments(self, segments: file_split.Segments, name: str, started: float) -> Prediction:
+        """Judge already-cut segments. Raises SilentAudioError if every segment is silent."""
+        return self._result(segments, self.segment_probabilities(mfcc_features(segments.audio)), name, started)
+
+    def classify(self, source: AudioSource, name: str | None = None, suffix: str = "") -> Prediction:
+        """Classify a path, bytes or file object. `suffix` (".mp3") helps ffmpeg with in-memory input.
+
+        Raises a GenreClassifierError subclass with a user-facing message for anything it cannot judge.
+        """
+        started = time.perf_counter()
+        segments = file_split.load_segments(source, suffix)
+        return self.classify_segments(segments, name or _name_of(source), started)
+
+    def classify_many(self, paths: Iterable[Path], threads: int = 3) -> Iterator[Prediction | Failure]:
+        """Classify many files, in order: decoding and MFCCs run in `threads` threads, the CNN in batches."""
+        def prepare(path: Path):
+            started = time.perf_counter()
+            try:
+                segments = file_split.load_segments(path)
+                return path, segments, mfcc_features(segments.audio), started
+            except GenreClassifierError as exc:
+                return path, exc, None, started
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for path, segments, features, started in pool.map(prepare, paths):
+                if features is None:
+                    yield Failure(str(path), str(segments))
+                    continue
+                try:
+                    yield self._result(segments, self.segment_probabilities(features), str(path), started)
+                except GenreClassifierError as exc:
+                    yield Failure(str(path), str(exc))
+
+    def _result(self, segments: file_split.Segments, probs: np.ndarray, name: str, started: float) -> Prediction:
+        audible = ~np.asarray(segments.silent)
+        if not audible.any():
+            raise SilentAudioError("The audio is silent (or nearly): there is no music to judge.")
+        song = probs[audible].mean(axis=0)
+        return Prediction(
+            file=name,
+            probabilities=dict(zip(GENRES, song.tolist())),
+            segments=tuple(SegmentResult(start, end, dict(zip(GENRES, p.tolist())), bool(silent))
+                           for start, end, p, silent in zip(segments.starts, segments.ends, probs, segments.silent)),
+            duration_s=segments.duration_s,
+            elapsed_s=time.perf_counter() - started,
+        )
+
+
+def _name_of(source: AudioSource) -> str:
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return getattr(source, "name", "upload")

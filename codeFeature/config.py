@@ -1,0 +1,50 @@
+"""Constants shared by training and serving: audio format, segmenting, MFCC settings, genres, file locations.
+
+Every number that shapes the features is defined here once; changing one means retraining the model.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+GENRES: tuple[str, ...] = (
+    "blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock",
+)
+
+# Audio: everything is decoded by ffmpeg to mono 16-bit PCM at this rate before features are computed.
+SAMPLE_RATE = 22050
+
+# Segmenting: a song is judged on ten 3-second segments.
+SEGMENT_SECONDS = 3.0
+SEGMENT_SAMPLES = int(SEGMENT_SECONDS * SAMPLE_RATE)  # 66150
+N_SEGMENTS = 10
+MIN_DURATION_S = SEGMENT_SECONDS
+# Songs longer than this lose a margin at both ends (intro silence, applause): LONG_SONG_MARGIN of the duration,
+# at most MAX_MARGIN_S seconds each side.
+LONG_SONG_S = 45.0
+LONG_SONG_MARGIN = 0.05
+MAX_MARGIN_S = 10.0
+
+# MFCC (librosa): 13 coefficients, n_fft 2048, hop 512 -> (130 frames, 13) per 3-s segment.
+N_MFCC = 13
+N_MELS = 128  # librosa's default, named because a gain of g dB shifts c0 by exactly g * sqrt(N_MELS)
+N_FFT = 2048
+HOP_LENGTH = 512
+N_FRAMES = 1 + SEGMENT_SAMPLES // HOP_LENGTH  # 130
+INPUT_SHAPE = (N_FRAMES, N_MFCC, 1)
+
+# A segment quieter than this (RMS, dB relative to full scale) counts as silence.
+SILENCE_DBFS = -60.0
+
+# Shipped model files.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+MODEL_DIR = PROJECT_DIR / "class_xls"
+MODEL_JSON = "model_cnn.json"
+MODEL_WEIGHTS = "model_cnn.weights.h5"
+METRICS_JSON = "metrics.json"
+CONFUSION_PNG = "confusion.png"
+
+# Audio file endings the dataset reader and the CLI's folder walk pick up.
+AUDIO_EXTENSIONS: tuple[str, ...] = (
+    ".wav", ".au", ".aif", ".aiff", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".wma",
+    ".webm", ".mkv", ".mov",
+)

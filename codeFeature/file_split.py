@@ -1,0 +1,113 @@
+"""Cut a song into the ten 3-second segments the model judges.
+
+Rules (durations in seconds, D = the song's length):
+- D < 3: AudioTooShortError.
+- 3 <= D <= LONG_SONG_S: ten windows spread evenly from 0 to D-3 (a 30-s clip gives the ten consecutive
+  segments 0-3, 3-6, ... 27-30; a shorter clip gives overlapping ones).
+- D > LONG_SONG_S: the same over the song less a margin at each end (5% of D, at most 10 s), which skips count-ins,
+  silence and applause without missing the body of the song.
+Only the windows are decoded (see `audio.decode`), so a 10-minute file costs about what a 30-s one costs.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import audio
+from .config import (LONG_SONG_MARGIN, LONG_SONG_S, MAX_MARGIN_S, MIN_DURATION_S, N_SEGMENTS, SAMPLE_RATE,
+                     SEGMENT_SAMPLES, SEGMENT_SECONDS, SILENCE_DBFS)
+from .errors import AudioTooShortError
+
+# Windows closer than this are decoded as one span (decoding a short gap is cheaper than another seek).
+_MERGE_GAP_S = 1.0
+# If a span decodes to less than this share of its expected length, the header lied (truncated or VBR file):
+# decode the whole file instead, at most this many seconds of it.
+_SHORT_SPAN_SHARE = 0.9
+_MAX_FULL_DECODE_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Ten segments of a song: `audio` is (N_SEGMENTS, SEGMENT_SAMPLES) float32 at SAMPLE_RATE, `starts` their
+    start times in seconds, `silent` which of them are below SILENCE_DBFS, `duration_s` the song's length."""
+
+    audio: np.ndarray
+    starts: tuple[float, ...]
+    silent: tuple[bool, ...]
+    duration_s: float
+
+    @property
+    def ends(self) -> tuple[float, ...]:
+        return tuple(start + SEGMENT_SECONDS for start in self.starts)
+
+
+def segment_starts(duration_s: float) -> list[float]:
+    """Start times (s) of the N_SEGMENTS windows for a song of `duration_s` seconds; see the module rules."""
+    if duration_s < MIN_DURATION_S:
+        raise AudioTooShortError(
+            f"The audio is {duration_s:.1f} s long; at least {MIN_DURATION_S:.0f} s are needed.")
+    margin = min(LONG_SONG_MARGIN * duration_s, MAX_MARGIN_S) if duration_s > LONG_SONG_S else 0.0
+    last = duration_s - margin - SEGMENT_SECONDS
+    return [round(float(s), 3) for s in np.linspace(margin, last, N_SEGMENTS)]
+
+
+def merge_spans(starts: Sequence[float]) -> list[tuple[float, float]]:
+    """Group sorted window starts into decode spans (start_s, length_s) that cover every window."""
+    spans: list[list[float]] = []
+    for start in starts:
+        end = start + SEGMENT_SECONDS
+        if spans and start <= spans[-1][1] + _MERGE_GAP_S:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    return [(start, end - start) for start, end in spans]
+
+
+def cut(samples: np.ndarray, starts: Sequence[float], offset_s: float = 0.0) -> np.ndarray:
+    """Cut SEGMENT_SAMPLES windows at `starts` (s) from `samples` that begin at `offset_s`; zero-pad past the end."""
+    out = np.zeros((len(starts), SEGMENT_SAMPLES), dtype=np.float32)
+    for i, start in enumerate(starts):
+        first = max(0, int(round((start - offset_s) * SAMPLE_RATE)))
+        window = samples[first:first + SEGMENT_SAMPLES]
+        out[i, :len(window)] = window
+    return out
+
+
+def is_silent(segments: np.ndarray) -> np.ndarray:
+    """(n, samples) float audio -> (n,) bool: RMS below SILENCE_DBFS."""
+    rms = np.sqrt(np.mean(np.square(segments, dtype=np.float64), axis=-1))
+    return 20 * np.log10(np.maximum(rms, 1e-12)) < SILENCE_DBFS
+
+
+def split_samples(samples: np.ndarray) -> Segments:
+    """Segments of an already decoded song (float32 mono at SAMPLE_RATE)."""
+    duration = len(samples) / SAMPLE_RATE
+    starts = segment_starts(duration)
+    windows = cut(samples, starts)
+    return Segments(windows, tuple(starts), tuple(bool(s) for s in is_silent(windows)), duration)
+
+
+def load_segments(source: audio.AudioSource, suffix: str = "") -> Segments:
+    """Decode only the ten windows of `source` (path, bytes or file object) and return them as Segments.
+
+    `suffix` (e.g. ".mp3") names the temporary copy of in-memory input. Raises AudioDecodeError or
+    AudioTooShortError; a silent song is returned with all segments marked silent (the caller decides).
+    """
+    with audio.as_path(source, suffix) as path:
+        info = audio.probe(path)
+        if info.duration_s is not None and info.duration_s >= MIN_DURATION_S:
+            starts = segment_starts(info.duration_s)
+            spans = merge_spans(starts)
+            decoded = audio.decode(path, spans)
+            if all(len(seg) >= _SHORT_SPAN_SHARE * length * 1000 for seg, (_, length) in zip(decoded, spans)):
+                windows = np.concatenate([
+                    cut(audio.to_float(seg), [s for s in starts if span_start <= s < span_start + length],
+                        span_start)
+                    for seg, (span_start, length) in zip(decoded, spans)])
+                return Segments(windows, tuple(starts), tuple(bool(s) for s in is_silent(windows)),
+                                info.duration_s)
+        # No usable duration in the header (streams, truncated or VBR files): decode it all and measure.
+        (whole,) = audio.decode(path, None, _MAX_FULL_DECODE_S)
+    return split_samples(audio.to_float(whole))

@@ -1,0 +1,77 @@
+"""The CNN: build it, save it as JSON architecture + .weights.h5, load it back.
+
+Architecture (the project card's, ~33 K parameters): per-coefficient standardisation (a Normalization layer whose
+mean/variance come from the training features and travel inside the JSON) -> Conv2D 64 3x3 -> MaxPool 3x3/2 -> BN
+-> Conv2D 32 3x3 -> MaxPool 3x3/2 -> BN -> Conv2D 32 2x2 -> MaxPool 2x2/2 -> BN -> Conv2D 16 1x1 -> MaxPool 1x1/2
+-> BN -> Flatten -> Dense 64 -> Dropout 0.3 -> Dense 10 softmax. Input: (130, 13, 1) MFCC matrices.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .config import GENRES, INPUT_SHAPE, MODEL_JSON, MODEL_WEIGHTS
+from .errors import ModelFilesError
+
+
+def build_cnn(mean: np.ndarray, variance: np.ndarray, dropout: float = 0.3) -> keras.Model:
+    """The card's CNN with input standardisation; `mean`/`variance` are per MFCC coefficient, shape (13,)."""
+    layers = keras.layers
+    model = keras.Sequential([
+        keras.Input(shape=INPUT_SHAPE),
+        layers.Normalization(axis=2, mean=np.asarray(mean).tolist(), variance=np.asarray(variance).tolist()),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same"),
+        layers.BatchNormalization(),
+        layers.Conv2D(32, (3, 3), activation="relu"),
+        layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same"),
+        layers.BatchNormalization(),
+        layers.Conv2D(32, (2, 2), activation="relu"),
+        layers.MaxPooling2D((2, 2), strides=(2, 2), padding="same"),
+        layers.BatchNormalization(),
+        layers.Conv2D(16, (1, 1), activation="relu"),
+        layers.MaxPooling2D((1, 1), strides=(2, 2), padding="same"),
+        layers.BatchNormalization(),
+        layers.Flatten(),
+        layers.Dense(64, activation="relu"),
+        layers.Dropout(dropout),
+        layers.Dense(len(GENRES), activation="softmax"),
+    ], name="genre_cnn")
+    return model
+
+
+def save_model(model: keras.Model, model_dir: Path) -> tuple[Path, Path]:
+    """Write `model_dir`/model_cnn.json and model_cnn.weights.h5 (no optimizer state); return both paths."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    json_path, weights_path = model_dir / MODEL_JSON, model_dir / MODEL_WEIGHTS
+    # Rebuild from the architecture alone so neither file carries compile settings or optimizer slots.
+    clean = keras.models.model_from_json(_architecture_json(model))
+    clean.set_weights(model.get_weights())
+    json_path.write_text(json.dumps(json.loads(clean.to_json()), indent=1) + "\n")
+    clean.save_weights(weights_path)
+    return json_path, weights_path
+
+
+def load_model(model_dir: Path) -> keras.Model:
+    """Load the CNN from `model_dir` (JSON + weights). Raises ModelFilesError if a file is missing or unreadable."""
+    json_path, weights_path = model_dir / MODEL_JSON, model_dir / MODEL_WEIGHTS
+    for path in (json_path, weights_path):
+        if not path.is_file():
+            raise ModelFilesError(f"Model file missing: {path}. Train one with `python -m codeFeature.train`.")
+    try:
+        model = keras.models.model_from_json(json_path.read_text())
+        model.load_weights(weights_path)
+    except Exception as exc:  # keras raises many types for a damaged file; the user needs one message
+        raise ModelFilesError(f"The model files in {model_dir} could not be loaded: {exc}") from exc
+    if tuple(model.input_shape[1:]) != INPUT_SHAPE or model.output_shape[-1] != len(GENRES):
+        raise ModelFilesError(f"The model in {model_dir} does not take {INPUT_SHAPE} MFCCs to {len(GENRES)} genres.")
+    return model
+
+
+def _architecture_json(model: keras.Model) -> str:
+    config = json.loads(model.to_json())
+    config.pop("compile_config", None)
+    return json.dumps(config)

@@ -1,0 +1,70 @@
+"""Command line: classify audio files (or every audio file in folders).
+
+    python -m codeFeature.predict song.mp3 more/ [--json]
+
+Human-readable by default; with --json, one JSON object per input on stdout, in input order:
+{"file", "genre", "probabilities", "segments": [{"start", "end", "silent", "probabilities"}], "duration_s",
+"elapsed_s"} or {"file", "error"}. Exit status: 0 if every input was classified, 1 if any failed, 2 if the model
+could not be loaded.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from .config import AUDIO_EXTENSIONS, MODEL_DIR
+from .errors import GenreClassifierError
+
+
+def expand(inputs: Iterable[str]) -> list[Path]:
+    """Files as given, folders replaced by the audio files inside them (recursively, sorted)."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+        else:
+            paths.append(path)
+    return paths
+
+
+def describe(result) -> str:
+    """One or two human-readable lines for a Prediction or Failure."""
+    if not hasattr(result, "probabilities"):
+        return f"{result.file}: error: {result.error}"
+    ranked = result.ranked()
+    runners_up = ", ".join(f"{genre} {p:.0%}" for genre, p in ranked[1:3])
+    timeline = " ".join(segment.genre if not segment.silent else "-" for segment in result.segments)
+    return (f"{result.file}: {ranked[0][0]} {ranked[0][1]:.0%} ({runners_up}); {result.duration_s:.1f} s of audio, "
+            f"classified in {result.elapsed_s:.2f} s\n  segments: {timeline}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m codeFeature.predict", description="Classify the genre of songs.")
+    parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    parser.add_argument("--json", action="store_true", help="one JSON object per input")
+    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="folder with model_cnn.json + weights")
+    args = parser.parse_args(argv)
+    paths = expand(args.inputs)
+    if not paths:
+        print("error: no audio files found in the given folders", file=sys.stderr)
+        return 1
+    from .classifier import GenreClassifier
+
+    try:
+        classifier = GenreClassifier(args.model_dir)
+    except GenreClassifierError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failed = False
+    for result in classifier.classify_many(paths):
+        failed |= not hasattr(result, "probabilities")
+        print(json.dumps(result.to_dict()) if args.json else describe(result), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

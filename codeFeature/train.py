@@ -1,0 +1,319 @@
+"""Train the CNN on a GTZAN-layout folder, evaluate it by track, and write the model files and metrics.
+
+    python -m codeFeature.train --data ../shared/gtzan            # evaluate (CV + split), then train the shipped model
+    python -m codeFeature.train --data genres_original --folds 0  # just train, fixed number of epochs
+
+Evaluation never puts segments of one track on both sides: tracks are the unit of every split.
+1. `cv`: stratified k-fold over tracks; every track is held out once; figures pool the held-out predictions.
+2. `split`: the artist-filtered train/valid lists (when the folder has them): no artist on both sides.
+Each run stops early on a track-level score (macro recall over the original and augmented versions of an inner
+validation set of tracks, after at least `min_epochs`). The shipped model is then trained on every track for the
+median of the runs' best epoch counts, and written with `metrics.json` and `confusion.png` next to it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from . import dataset, metrics
+from .augment import VARIANTS
+from .config import (CONFUSION_PNG, GENRES, HOP_LENGTH, METRICS_JSON, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, N_FFT,
+                     N_MELS, N_MFCC, PROJECT_DIR, SAMPLE_RATE, SEGMENT_SECONDS)
+from .errors import DatasetError, GenreClassifierError
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyper-parameters of one training run (all recorded in metrics.json)."""
+
+    max_epochs: int = 60
+    min_epochs: int = 15
+    patience: int = 12
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    label_smoothing: float = 0.1
+    clip_draws: int = 6       # random crops drawn per full-clip track per epoch
+    excerpt_draws: int = 2    # ... per track that only has a short excerpt
+    gain_db: float = 6.0      # random level change, +- dB (an exact shift of MFCC c0)
+    time_mask: int = 12       # frames masked at most (p = 0.5)
+    val_share: float = 0.15   # tracks held out of a run's training set to pick its epoch
+    seed: int = 0
+
+
+@dataclass
+class _Data:
+    tracks: list[dataset.Track]
+    features: list[dataset.TrackFeatures]
+    labels: np.ndarray
+    pools: list[np.ndarray]  # per track: every cached segment of every variant, float16
+
+
+_DATA: _Data | None = None  # set before worker processes fork, so they share it copy-on-write
+
+
+def _set_data(tracks: list[dataset.Track], features: list[dataset.TrackFeatures]) -> _Data:
+    global _DATA
+    pools = [np.concatenate([f.crops.reshape(-1, *f.crops.shape[2:]), f.eval.reshape(-1, *f.eval.shape[2:])])
+             for f in features]
+    _DATA = _Data(tracks, features, np.array([t.label for t in tracks]), pools)
+    return _DATA
+
+
+def _configure_tensorflow() -> None:
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _normalisation_stats(data: _Data, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    frames = np.concatenate([data.features[i].crops[0].astype(np.float32).reshape(-1, N_MFCC) for i in idx])
+    return frames.mean(axis=0), frames.var(axis=0) + 1e-6
+
+
+def draw_epoch(data: _Data, idx: np.ndarray, rng: np.random.Generator, settings: TrainSettings,
+               mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One epoch of training examples from tracks `idx`: (x, one-hot y, class-balancing sample weights)."""
+    xs, ys = [], []
+    for i in idx:
+        draws = settings.clip_draws if data.tracks[i].clip is not None else settings.excerpt_draws
+        pool = data.pools[i]
+        xs.append(pool[rng.integers(0, len(pool), draws)])
+        ys += [data.labels[i]] * draws
+    x = np.concatenate(xs).astype(np.float32)
+    y = np.asarray(ys)
+    n = len(x)
+    x[:, :, 0, 0] += (rng.uniform(-settings.gain_db, settings.gain_db, n) * np.sqrt(N_MELS))[:, None]
+    for row in np.flatnonzero(rng.random(n) < 0.5):  # time masking, filled with the mean (0 after normalising)
+        width = rng.integers(1, settings.time_mask + 1)
+        start = rng.integers(0, x.shape[1] - width)
+        x[row, start:start + width, :, 0] = mean
+    counts = np.bincount(y, minlength=len(GENRES))
+    weights = (n / (np.count_nonzero(counts) * counts[y])).astype(np.float32)
+    return x, np.eye(len(GENRES), dtype=np.float32)[y], weights
+
+
+def predict_probabilities(model, x: np.ndarray, batch: int = 2048) -> np.ndarray:
+    """Softmax outputs for (n, 130, 13, 1) features, in inference mode."""
+    outputs = [np.asarray(model(x[i:i + batch].astype(np.float32), training=False)) for i in range(0, len(x), batch)]
+    return np.concatenate(outputs) if outputs else np.zeros((0, len(GENRES)), np.float32)
+
+
+def held_out_probabilities(model, data: _Data, idx: np.ndarray) -> dict[str, list[np.ndarray]]:
+    """Per variant, the (segments, genres) probabilities of each held-out track in `idx`."""
+    result = {}
+    for v, variant in enumerate(VARIANTS):
+        stacked = np.concatenate([data.features[i].eval[v] for i in idx])
+        probs = predict_probabilities(model, stacked)
+        sizes = np.cumsum([len(data.features[i].eval[v]) for i in idx])[:-1]
+        result[variant] = np.split(probs, sizes)
+    return result
+
+
+def _validation_score(model, data: _Data, idx: np.ndarray) -> float:
+    probs = held_out_probabilities(model, data, idx)
+    labels = data.labels[idx]
+    scores = [metrics.evaluate_tracks(labels, p)["track"]["macro_recall"] for p in probs.values()]
+    return float(np.mean(scores))
+
+
+def fit(data: _Data, train_idx: np.ndarray, settings: TrainSettings, val_idx: np.ndarray | None = None,
+        epochs: int | None = None, log=print):
+    """Train a fresh CNN on tracks `train_idx`. With `val_idx`, stop early and keep the best epoch's weights;
+    without, train exactly `epochs` (default max_epochs). Returns (model, best_epoch, history of val scores)."""
+    import keras
+
+    from .model import build_cnn
+
+    keras.utils.set_random_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    mean, variance = _normalisation_stats(data, train_idx)
+    model = build_cnn(mean, variance)
+    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing))
+    total = epochs if (val_idx is None and epochs) else settings.max_epochs
+    best_score, best_epoch, best_weights, history = -1.0, total, None, []
+    for epoch in range(1, total + 1):
+        x, y, w = draw_epoch(data, train_idx, rng, settings, mean)
+        loss = model.fit(x, y, sample_weight=w, batch_size=settings.batch_size, epochs=1, verbose=0,
+                         shuffle=True).history["loss"][-1]
+        if val_idx is None:
+            if epoch % 10 == 0 or epoch == total:
+                log(f"  epoch {epoch}/{total} loss {loss:.3f}")
+            continue
+        score = _validation_score(model, data, val_idx)
+        history.append(round(score, 4))
+        if score > best_score and epoch >= min(settings.min_epochs, total):
+            best_score, best_epoch, best_weights = score, epoch, model.get_weights()
+        if epoch >= settings.min_epochs and epoch - best_epoch >= settings.patience:
+            break
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    return model, best_epoch, history
+
+
+def _inner_split(data: _Data, idx: np.ndarray, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray]:
+    labels = data.labels[idx]
+    counts = np.bincount(labels)
+    n_val = max(1, int(np.ceil(settings.val_share * len(idx))))
+    can_stratify = counts[counts > 0].min() >= 2 and n_val >= np.count_nonzero(counts)
+    return train_test_split(idx, test_size=n_val, random_state=settings.seed,
+                            stratify=labels if can_stratify else None)
+
+
+def _run_job(job: tuple[str, np.ndarray, np.ndarray, TrainSettings]) -> dict:
+    """Worker: train on `train_idx` (early-stopped on an inner split), predict held-out `test_idx`."""
+    name, train_idx, test_idx, settings = job
+    _configure_tensorflow()
+    started = time.perf_counter()
+    fit_idx, val_idx = _inner_split(_DATA, train_idx, settings)
+    model, best_epoch, history = fit(_DATA, fit_idx, settings, val_idx)
+    probs = held_out_probabilities(model, _DATA, test_idx)
+    return {"name": name, "test_idx": test_idx, "probs": probs, "best_epoch": best_epoch, "history": history,
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _jobs(data: _Data, folds: int, use_split: bool, settings: TrainSettings) -> list[tuple]:
+    jobs = []
+    everything = np.arange(len(data.tracks))
+    if use_split:
+        train = np.array([i for i, t in enumerate(data.tracks) if t.split == "train"])
+        valid = np.array([i for i, t in enumerate(data.tracks) if t.split == "valid"])
+        if len(train) and len(valid):
+            jobs.append(("split", train, valid, settings))
+    if folds >= 2:
+        counts = np.bincount(data.labels)
+        if counts[counts > 0].min() < folds:
+            raise DatasetError(f"Every genre needs at least {folds} tracks for {folds}-fold cross-validation; "
+                               f"use --folds with a smaller number or 0.")
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=settings.seed)
+        for k, (train, test) in enumerate(splitter.split(everything, data.labels)):
+            jobs.append((f"cv{k + 1}", train, test, settings))
+    return jobs
+
+
+def _summarise_runs(data: _Data, results: list[dict], kind: str) -> dict | None:
+    runs = [r for r in results if (r["name"] == "split") == (kind == "split")]
+    if not runs:
+        return None
+    idx = np.concatenate([r["test_idx"] for r in runs])
+    labels = data.labels[idx]
+    summary: dict = {"runs": [{"name": r["name"], "held_out_tracks": int(len(r["test_idx"])),
+                               "best_epoch": r["best_epoch"], "seconds": r["seconds"]} for r in runs]}
+    for variant in VARIANTS:
+        probs = [p for r in runs for p in r["probs"][variant]]
+        summary[variant] = metrics.evaluate_tracks(labels, probs)
+    full = np.array([data.tracks[i].clip is not None for i in idx])
+    probs = [p for r in runs for p in r["probs"]["original"]]
+    summary["original_full_clips_only"] = metrics.evaluate_tracks(
+        labels[full], [p for p, keep in zip(probs, full) if keep])["track"]
+    return summary
+
+
+def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_split: bool = True,
+          epochs: int | None = None, settings: TrainSettings = TrainSettings(), workers: int | None = None,
+          command: str | None = None, log=print) -> dict:
+    """The whole pipeline: features -> evaluation runs -> final model -> files in `out_dir`. Returns metrics."""
+    started = time.perf_counter()
+    tracks = dataset.discover(data_dir)
+    log(f"{len(tracks)} tracks: " + ", ".join(f"{g} {sum(t.genre == g for t in tracks)}" for g in GENRES))
+    features = dataset.load_features(tracks, cache_dir, settings.seed, workers, log)
+    data = _set_data(tracks, features)
+    jobs = _jobs(data, folds, use_split, settings)
+    results = []
+    if jobs:
+        log(f"evaluation: {len(jobs)} runs ({', '.join(j[0] for j in jobs)})")
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(len(jobs), workers or os.cpu_count() or 1),
+                                 mp_context=context) as pool:
+            for result in pool.map(_run_job, jobs):
+                log(f"  {result['name']}: best epoch {result['best_epoch']}, {result['seconds']} s")
+                results.append(result)
+    final_epochs = epochs or (int(np.median([r["best_epoch"] for r in results])) if results
+                              else settings.max_epochs)
+    log(f"training the final model on all {len(tracks)} tracks for {final_epochs} epochs")
+    _configure_tensorflow()
+    final_started = time.perf_counter()
+    model, _, _ = fit(data, np.arange(len(tracks)), settings, epochs=final_epochs, log=log)
+    from .model import save_model
+    save_model(model, out_dir)
+    report = {
+        "model": {
+            "files": [MODEL_JSON, MODEL_WEIGHTS],
+            "parameters": int(model.count_params()),
+            "genres": list(GENRES),
+            "features": {"sample_rate": SAMPLE_RATE, "segment_seconds": SEGMENT_SECONDS, "n_mfcc": N_MFCC,
+                         "n_fft": N_FFT, "hop_length": HOP_LENGTH, "n_mels": N_MELS},
+            "trained_on": {"data": _display_path(data_dir), "tracks": len(tracks),
+                           "full_clips": sum(t.clip is not None for t in tracks),
+                           "per_genre": {g: sum(t.genre == g for t in tracks) for g in GENRES}},
+            "epochs": final_epochs,
+            "settings": asdict(settings),
+            "final_fit_seconds": round(time.perf_counter() - final_started, 1),
+        },
+        "evaluation": {},
+        "command": command,
+    }
+    for kind in ("cv", "split"):
+        summary = _summarise_runs(data, results, kind)
+        if summary is not None:
+            report["evaluation"][kind] = summary
+    headline = report["evaluation"].get("cv") or report["evaluation"].get("split")
+    if headline is not None:
+        title = ("5-fold" if "cv" in report["evaluation"] else "artist-filtered split") + " track-level confusion"
+        metrics.plot_confusion(headline["original"]["track"]["confusion"], title, out_dir / CONFUSION_PNG)
+    report["total_seconds"] = round(time.perf_counter() - started, 1)
+    (out_dir / METRICS_JSON).write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def _display_path(path: Path) -> str:
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(PROJECT_DIR.parent))
+    except ValueError:
+        return str(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m codeFeature.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="genres_original-layout folder (see README)")
+    parser.add_argument("--out", type=Path, default=MODEL_DIR, help="where the model and metrics go (class_xls/)")
+    parser.add_argument("--cache", type=Path, default=PROJECT_DIR / ".cache" / "features",
+                        help="feature cache folder")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds over tracks (0: none)")
+    parser.add_argument("--no-split", action="store_true", help="skip the artist-filtered split evaluation")
+    parser.add_argument("--epochs", type=int, help="epochs of the final model (default: median best of the runs)")
+    parser.add_argument("--max-epochs", type=int, default=TrainSettings.max_epochs)
+    parser.add_argument("--min-epochs", type=int, default=TrainSettings.min_epochs)
+    parser.add_argument("--seed", type=int, default=TrainSettings.seed)
+    parser.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
+    args = parser.parse_args(argv)
+    settings = TrainSettings(max_epochs=args.max_epochs, min_epochs=min(args.min_epochs, args.max_epochs),
+                             seed=args.seed)
+    try:
+        report = train(args.data, args.out, args.cache, args.folds, not args.no_split, args.epochs, settings,
+                       args.workers, command=" ".join(["python -m codeFeature.train", *(argv or sys.argv[1:])]))
+    except GenreClassifierError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for kind, summary in report["evaluation"].items():
+        track = summary["original"]["track"]
+        print(f"{kind}: track accuracy {track['accuracy']:.3f}, macro recall {track['macro_recall']:.3f} "
+              f"({track['n']} tracks); loud+lossy copies {summary['modern_lossy']['track']['accuracy']:.3f}")
+    print(f"wrote {args.out / MODEL_JSON}, {args.out / MODEL_WEIGHTS}, {args.out / METRICS_JSON} "
+          f"in {report['total_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Shared test helpers: synthesised audio (no dataset, no network) written in any format with the bundled ffmpeg."""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from codeFeature import audio  # noqa: E402
+from codeFeature.config import GENRES  # noqa: E402
+
+RATE = 22050
+
+
+def synth_song(seconds: float, rate: int = RATE, seed: int = 0, base_hz: float = 220.0,
+               beat_hz: float = 2.0) -> np.ndarray:
+    """A 'song': a chord of harmonics on `base_hz`, a drum-like click train at `beat_hz`, a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    chord = sum(np.sin(2 * np.pi * base_hz * k * t) / k for k in (1, 2, 3, 5))
+    clicks = np.zeros_like(t)
+    period = int(rate / beat_hz)
+    for start in range(0, len(t), period):
+        burst = rng.normal(0, 1, min(400, len(t) - start)) * np.exp(-np.arange(min(400, len(t) - start)) / 80)
+        clicks[start:start + len(burst)] += burst
+    y = 0.3 * chord / 2 + 0.3 * clicks + 0.01 * rng.normal(0, 1, len(t))
+    return (0.8 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def write_audio(path: Path, samples: np.ndarray, rate: int = RATE, channels: int = 1,
+                codec_args: tuple[str, ...] = ()) -> Path:
+    """Encode float samples (mono, or interleaved-by-copy to `channels`) to `path`; format from its suffix."""
+    data = np.repeat(samples[:, None], channels, axis=1).astype("<f4").tobytes()
+    cmd = [audio.ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar", str(rate),
+           "-ac", str(channels), "-i", "-", *codec_args, str(path)]
+    subprocess.run(cmd, input=data, check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture
+def song_wav(tmp_path: Path) -> Path:
+    return write_audio(tmp_path / "song.wav", synth_song(30.0))
+
+
+@pytest.fixture
+def song_mp3(tmp_path: Path) -> Path:
+    return write_audio(tmp_path / "song.mp3", synth_song(30.0, rate=44100), rate=44100, channels=2)
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point tempfile at an empty folder, so a test can assert that nothing was left behind in it."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def make_dataset(root: Path, per_genre: int = 3, seconds: float = 6.0, excerpts: bool = False) -> Path:
+    """A tiny GTZAN-layout folder: each genre its own pitch and tempo, so a model can learn something."""
+    for g, genre in enumerate(GENRES):
+        for k in range(per_genre):
+            song = synth_song(seconds, seed=100 * g + k, base_hz=110.0 * (1.25 ** g), beat_hz=1.0 + 0.4 * g)
+            folder = root / "genres_original" / genre
+            folder.mkdir(parents=True, exist_ok=True)
+            write_audio(folder / f"{genre}.{k:05d}.wav", song)
+            if excerpts:
+                folder = root / "excerpts_2to3s" / genre
+                folder.mkdir(parents=True, exist_ok=True)
+                write_audio(folder / f"{genre}.{k + per_genre:05d}.opus", song[:int(2.5 * RATE)], rate=RATE)
+    return root

@@ -1,0 +1,80 @@
+"""classifier.py: the Prediction contract on real model output; silence; uploads; batches with failures."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codeFeature.classifier import Failure, GenreClassifier, Prediction
+from codeFeature.config import GENRES, N_SEGMENTS, SAMPLE_RATE
+from codeFeature.errors import SilentAudioError
+from conftest import synth_song, write_audio
+
+
+@pytest.fixture(scope="module")
+def classifier() -> GenreClassifier:
+    return GenreClassifier()
+
+
+def _check(prediction: Prediction) -> None:
+    assert list(prediction.probabilities) == list(GENRES)
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert prediction.genre == max(prediction.probabilities, key=prediction.probabilities.get)
+    assert len(prediction.segments) == N_SEGMENTS
+    for segment in prediction.segments:
+        assert sum(segment.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+        assert segment.end - segment.start == pytest.approx(3.0)
+    song = np.mean([list(s.probabilities.values()) for s in prediction.segments if not s.silent], axis=0)
+    np.testing.assert_allclose(list(prediction.probabilities.values()), song, atol=1e-9)
+    assert 0 < prediction.elapsed_s < 60
+
+
+def test_classify_a_file(classifier: GenreClassifier, song_mp3: Path) -> None:
+    prediction = classifier.classify(song_mp3)
+    _check(prediction)
+    assert prediction.file == str(song_mp3) and prediction.duration_s == pytest.approx(30.0, abs=0.1)
+    assert [s.start for s in prediction.segments] == pytest.approx([3.0 * i for i in range(10)], abs=0.01)
+
+
+def test_same_audio_as_bytes_or_file_object_gives_the_same_answer(classifier: GenreClassifier, song_mp3: Path,
+                                                                  private_tmp: Path) -> None:
+    data = song_mp3.read_bytes()
+    from_path = classifier.classify(song_mp3).probabilities
+    from_bytes = classifier.classify(data, name="x.mp3", suffix=".mp3")
+    from_object = classifier.classify(io.BytesIO(data), name="x.mp3", suffix=".mp3")
+    assert from_bytes.file == "x.mp3"
+    for genre in GENRES:
+        assert from_bytes.probabilities[genre] == pytest.approx(from_path[genre], abs=1e-6)
+        assert from_object.probabilities[genre] == pytest.approx(from_path[genre], abs=1e-6)
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_silent_segments_are_left_out_and_all_silent_is_an_error(classifier: GenreClassifier,
+                                                                   tmp_path: Path) -> None:
+    song = synth_song(30.0)
+    song[:9 * SAMPLE_RATE] = 0.0
+    prediction = classifier.classify(write_audio(tmp_path / "late_start.wav", song))
+    assert [s.silent for s in prediction.segments] == [True] * 3 + [False] * 7
+    _check(prediction)
+    with pytest.raises(SilentAudioError, match="silent"):
+        classifier.classify(write_audio(tmp_path / "silence.wav", np.zeros(10 * SAMPLE_RATE, np.float32)))
+
+
+def test_to_dict_is_the_cli_contract(classifier: GenreClassifier, song_wav: Path) -> None:
+    result = classifier.classify(song_wav).to_dict()
+    assert set(result) == {"file", "genre", "probabilities", "segments", "duration_s", "elapsed_s"}
+    assert set(result["segments"][0]) == {"start", "end", "silent", "probabilities"}
+    assert result["genre"] in GENRES
+
+
+def test_classify_many_keeps_order_and_reports_failures(classifier: GenreClassifier, tmp_path: Path) -> None:
+    good = [write_audio(tmp_path / f"s{i}.wav", synth_song(8.0, seed=i)) for i in range(3)]
+    short = write_audio(tmp_path / "short.wav", synth_song(1.0))
+    results = list(classifier.classify_many([good[0], short, good[1], tmp_path / "missing.mp3", good[2]]))
+    assert [type(r).__name__ for r in results] == ["Prediction", "Failure", "Prediction", "Failure", "Prediction"]
+    assert isinstance(results[1], Failure) and results[1].file == str(short)
+    assert "at least 3 s" in results[1].error and "No such file" in results[3].error
+    single = classifier.classify(good[1]).probabilities
+    assert results[2].probabilities == pytest.approx(single, abs=1e-6)

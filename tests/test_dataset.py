@@ -1,0 +1,79 @@
+"""dataset.py: reading both folder layouts, track ids shared by clip and excerpt, splits, cached features."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codeFeature import dataset
+from codeFeature.config import GENRES, INPUT_SHAPE, N_SEGMENTS, SEGMENT_SAMPLES
+from codeFeature.errors import DatasetError
+from conftest import make_dataset, synth_song, write_audio
+
+
+def test_plain_genres_original_folder(tmp_path: Path) -> None:
+    make_dataset(tmp_path, per_genre=1)
+    tracks = dataset.discover(tmp_path / "genres_original")
+    assert [t.genre for t in tracks] == list(GENRES)
+    assert tracks[0].track_id == "blues.00000" and tracks[0].clip.suffix == ".wav" and tracks[0].excerpt is None
+
+
+def test_clip_and_excerpt_of_one_track_are_one_track(tmp_path: Path) -> None:
+    make_dataset(tmp_path, per_genre=1)
+    excerpt = tmp_path / "excerpts_2to3s" / "rock" / "rock.00000.opus"
+    excerpt.parent.mkdir(parents=True)
+    write_audio(excerpt, synth_song(2.5))
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "valid_filtered.txt").write_text("rock/rock.00000.wav\n")
+    (tmp_path / "splits" / "train_filtered.txt").write_text("blues/blues.00000.wav\n")
+    tracks = {t.track_id: t for t in dataset.discover(tmp_path)}
+    assert len(tracks) == len(GENRES)
+    assert tracks["rock.00000"].excerpt == excerpt and tracks["rock.00000"].split == "valid"
+    assert tracks["blues.00000"].split == "train" and tracks["jazz.00000"].split is None
+
+
+def test_unknown_folders_and_files_are_ignored_and_empty_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "polka").mkdir()
+    write_audio(tmp_path / "polka" / "polka.00000.wav", synth_song(1.0))
+    (tmp_path / "jazz").mkdir()
+    (tmp_path / "jazz" / "notes.txt").write_text("not audio")
+    with pytest.raises(DatasetError, match="No audio found"):
+        dataset.discover(tmp_path)
+    with pytest.raises(DatasetError, match="No such folder"):
+        dataset.discover(tmp_path / "missing")
+
+
+def test_loop_crop_fills_three_seconds_from_any_offset() -> None:
+    short = np.arange(1000, dtype=np.float32)
+    crops = dataset.loop_crop(short, [0, 999])
+    assert crops.shape == (2, SEGMENT_SAMPLES)
+    assert crops[0, 1000] == 0 and crops[1, 0] == 999 and crops[1, 1] == 0
+
+
+def test_track_features_per_variant(tmp_path: Path) -> None:
+    make_dataset(tmp_path, per_genre=1, seconds=30.0)
+    track = dataset.discover(tmp_path)[0]
+    features = dataset.compute_track_features(track, seed=1)
+    variants = len(dataset.augment.VARIANTS)
+    assert features.eval.shape == (variants, N_SEGMENTS, *INPUT_SHAPE)
+    assert features.crops.shape == (variants, dataset.CLIP_CROPS, *INPUT_SHAPE)
+    assert features.eval.dtype == np.float16 and np.isfinite(features.eval.astype(np.float32)).all()
+    # The augmented variants really differ from the original.
+    assert np.abs(features.eval[0].astype(np.float32) - features.eval[1].astype(np.float32)).mean() > 1
+    again = dataset.compute_track_features(track, seed=1)
+    np.testing.assert_array_equal(features.crops, again.crops)
+
+
+def test_cache_is_reused_and_keyed_on_the_file(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data", per_genre=1, seconds=4.0)
+    tracks = dataset.discover(tmp_path / "data")[:2]
+    cache = tmp_path / "cache"
+    first = dataset.load_features(tracks, cache, workers=1, log=lambda _: None)
+    assert len(list(cache.glob("*.npz"))) == 2
+    messages: list[str] = []
+    second = dataset.load_features(tracks, cache, workers=1, log=messages.append)
+    assert messages == [] and np.array_equal(first[0].crops, second[0].crops)
+    write_audio(tracks[0].clip, synth_song(5.0, seed=9))  # changed file -> recomputed
+    dataset.load_features(tracks, cache, workers=1, log=messages.append)
+    assert messages and "1 of 2" in messages[0]

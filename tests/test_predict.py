@@ -1,0 +1,131 @@
+"""predict.py (CLI): the --json contract, human output, exit codes, and every bad input from the issue list."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codeFeature.config import GENRES, SAMPLE_RATE
+from conftest import synth_song, write_audio
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, tmpdir: Path | None = None) -> subprocess.CompletedProcess:
+    env = None
+    if tmpdir is not None:
+        import os
+        env = {**os.environ, "TMPDIR": str(tmpdir)}
+    return subprocess.run([sys.executable, "-m", "codeFeature.predict", *args], capture_output=True, text=True,
+                          cwd=PROJECT, env=env, timeout=300)
+
+
+def _one_hour_wav(path: Path) -> Path:
+    """A one-hour 8 kHz mono WAV (~58 MB), written in blocks without holding it in memory twice."""
+    rate, block = 8000, synth_song(60.0, rate=8000)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        pcm = (block * 32767).astype("<i2").tobytes()
+        for _ in range(60):
+            out.writeframes(pcm)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every kind of input the issue names, good and bad, in one folder."""
+    d = tmp_path_factory.mktemp("inputs")
+    song = synth_song(30.0)
+    files = {
+        "mp3": write_audio(d / "song.mp3", song),
+        "rate_8k": write_audio(d / "rate8k.wav", synth_song(10.0, rate=8000), rate=8000),
+        "rate_96k": write_audio(d / "rate96k.wav", synth_song(10.0, rate=96000), rate=96000),
+        "u8": write_audio(d / "u8.wav", song, codec_args=("-c:a", "pcm_u8")),
+        "s24": write_audio(d / "s24.wav", song, codec_args=("-c:a", "pcm_s24le")),
+        "s32": write_audio(d / "s32.wav", song, codec_args=("-c:a", "pcm_s32le")),
+        "float": write_audio(d / "float.wav", song, codec_args=("-c:a", "pcm_f32le")),
+        "six_channels": write_audio(d / "surround.wav", song, channels=6),
+        "one_hour": _one_hour_wav(d / "hour.wav"),
+    }
+    truncated = write_audio(d / "truncated.mp3", song)
+    truncated.write_bytes(truncated.read_bytes()[:60_000])
+    files["truncated"] = truncated
+    bad = {
+        "empty": ("empty.mp3", b""),
+        "random": ("random.wav", np.random.default_rng(1).integers(0, 256, 40_000, dtype=np.uint8).tobytes()),
+        "text": ("notes.mp3", b"just text, renamed to .mp3\n" * 50),
+        "header_only": ("header.mp3", b"ID3\x04\x00\x00\x00\x00\x00\x00"),
+    }
+    for key, (name, data) in bad.items():
+        (d / name).write_bytes(data)
+        files[key] = d / name
+    files["silence"] = write_audio(d / "silence.wav", np.zeros(10 * SAMPLE_RATE, np.float32))
+    files["too_short"] = write_audio(d / "short.wav", synth_song(2.0))
+    return files
+
+
+GOOD = ["mp3", "rate_8k", "rate_96k", "u8", "s24", "s32", "float", "six_channels", "one_hour", "truncated"]
+BAD = {"empty": "empty", "random": "not an audio file", "text": "not an audio file",
+       "header_only": "not an audio file", "silence": "silent", "too_short": "at least 3 s"}
+
+
+def test_json_contract_for_every_input(inputs: dict[str, Path], tmp_path: Path) -> None:
+    names = GOOD + list(BAD)
+    result = run_cli("--json", *(str(inputs[n]) for n in names), tmpdir=tmp_path)
+    assert result.returncode == 1  # some failed
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["file"] for line in lines] == [str(inputs[n]) for n in names]
+    for name, line in zip(names, lines):
+        if name in GOOD:
+            assert set(line) >= {"file", "genre", "probabilities", "segments", "elapsed_s"}, name
+            assert line["genre"] in GENRES and list(line["probabilities"]) == list(GENRES)
+            assert sum(line["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+            assert len(line["segments"]) == 10
+            assert set(line["segments"][0]) >= {"start", "end", "probabilities"}
+        else:
+            assert set(line) == {"file", "error"}, name
+            assert BAD[name] in line["error"].lower() and "\n" not in line["error"], (name, line["error"])
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_one_hour_file_is_sampled_across_its_length(inputs: dict[str, Path]) -> None:
+    result = run_cli("--json", str(inputs["one_hour"]))
+    line = json.loads(result.stdout)
+    starts = [s["start"] for s in line["segments"]]
+    assert starts[0] == pytest.approx(10.0) and starts[-1] == pytest.approx(3600 - 13.0, abs=0.1)
+
+
+def test_human_output_and_exit_zero(inputs: dict[str, Path]) -> None:
+    result = run_cli(str(inputs["mp3"]))
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.splitlines()
+    assert first.startswith(f"{inputs['mp3']}: ") and "%" in first and "30.0 s of audio" in first
+    assert second.strip().startswith("segments:") and len(second.split()) == 11
+
+
+def test_folder_input_and_bad_file_in_human_mode(tmp_path: Path) -> None:
+    write_audio(tmp_path / "a.flac", synth_song(5.0))
+    (tmp_path / "b.mp3").write_bytes(b"")
+    (tmp_path / "readme.txt").write_text("not picked up")
+    result = run_cli(str(tmp_path))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(str(tmp_path / "a.flac")) and lines[-1] == f"{tmp_path / 'b.mp3'}: error: The file is empty."
+
+
+def test_missing_model_exits_2_with_a_message(tmp_path: Path, inputs: dict[str, Path]) -> None:
+    result = run_cli("--model-dir", str(tmp_path), str(inputs["mp3"]))
+    assert result.returncode == 2 and "Model file missing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_empty_folder(tmp_path: Path) -> None:
+    result = run_cli(str(tmp_path))
+    assert result.returncode == 1 and "no audio files" in result.stderr
