@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import numpy as np
 
 from . import file_split
 from .audio import AudioSource
-from .config import GENRES, MODEL_DIR
+from .config import GENRES, MODEL_DIR, SEGMENT_SAMPLES
 from .errors import GenreClassifierError, SilentAudioError
 from .feature_extractor_cnn import mfcc_features
 
@@ -85,47 +86,23 @@ class GenreClassifier:
         self.model_dir = Path(model_dir)
         self.model = load_model(self.model_dir)
 
+    def warm_up(self) -> None:
+        """Run one silent segment through MFCC and model, so the first real song pays no compile cost."""
+        self.segment_probabilities(mfcc_features(np.zeros((1, SEGMENT_SAMPLES), np.float32)))
+
     def segment_probabilities(self, features: np.ndarray) -> np.ndarray:
         """(n, 130, 13, 1) MFCC features -> (n, 10) genre probabilities."""
         return np.asarray(self.model(features, training=False), dtype=np.float64)
 
-    def classify_segments(self, segments: file_split.Segments, name: str, started: float) -> Prediction:
-        """Judge already-cut segments. Raises SilentAudioError if every segment is silent."""
-        return self._result(segments, self.segment_probabilities(mfcc_features(segments.audio)), name, started)
+    def classify_features(self, segments: file_split.Segments, features: np.ndarray, name: str,
+                          started: float) -> Prediction:
+        """Judge cut segments and their MFCC features; `started` (perf_counter) dates the elapsed time.
 
-    def classify(self, source: AudioSource, name: str | None = None, suffix: str = "") -> Prediction:
-        """Classify a path, bytes or file object. `suffix` (".mp3") helps ffmpeg with in-memory input.
-
-        Raises a GenreClassifierError subclass with a user-facing message for anything it cannot judge.
-        """
-        started = time.perf_counter()
-        segments = file_split.load_segments(source, suffix)
-        return self.classify_segments(segments, name or _name_of(source), started)
-
-    def classify_many(self, paths: Iterable[Path], threads: int = 3) -> Iterator[Prediction | Failure]:
-        """Classify many files, in order: decoding and MFCCs run in `threads` threads, the CNN in batches."""
-        def prepare(path: Path):
-            started = time.perf_counter()
-            try:
-                segments = file_split.load_segments(path)
-                return path, segments, mfcc_features(segments.audio), started
-            except GenreClassifierError as exc:
-                return path, exc, None, started
-
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            for path, segments, features, started in pool.map(prepare, paths):
-                if features is None:
-                    yield Failure(str(path), str(segments))
-                    continue
-                try:
-                    yield self._result(segments, self.segment_probabilities(features), str(path), started)
-                except GenreClassifierError as exc:
-                    yield Failure(str(path), str(exc))
-
-    def _result(self, segments: file_split.Segments, probs: np.ndarray, name: str, started: float) -> Prediction:
+        Raises SilentAudioError if every segment is silent."""
         audible = ~np.asarray(segments.silent)
         if not audible.any():
             raise SilentAudioError("The audio is silent (or nearly): there is no music to judge.")
+        probs = self.segment_probabilities(features)
         song = probs[audible].mean(axis=0)
         return Prediction(
             file=name,
@@ -135,6 +112,38 @@ class GenreClassifier:
             duration_s=segments.duration_s,
             elapsed_s=time.perf_counter() - started,
         )
+
+    def classify(self, source: AudioSource, name: str | None = None, suffix: str = "") -> Prediction:
+        """Classify a path, bytes or file object. `suffix` (".mp3") helps ffmpeg with in-memory input.
+
+        Raises a GenreClassifierError subclass with a user-facing message for anything it cannot judge.
+        """
+        started = time.perf_counter()
+        segments = file_split.load_segments(source, suffix)
+        return self.classify_features(segments, mfcc_features(segments.audio), name or _name_of(source), started)
+
+    def classify_many(self, paths: Iterable[Path], threads: int = 3) -> Iterator[Prediction | Failure]:
+        """Classify many files, yielding results in input order. Decoding and MFCCs of the next few files run in
+        `threads` threads while the CNN judges the current one; at most 2 * `threads` files are held at once."""
+        def prepare(path: Path):
+            started = time.perf_counter()
+            segments = file_split.load_segments(path)
+            return segments, mfcc_features(segments.audio), started
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            pending: deque = deque()
+            for path in [*paths, None]:
+                if path is not None:
+                    pending.append((path, pool.submit(prepare, path)))
+                while pending and (path is None or len(pending) > 2 * threads):
+                    done_path, future = pending.popleft()
+                    try:
+                        segments, features, started = future.result()
+                        result: Prediction | Failure = self.classify_features(segments, features, str(done_path),
+                                                                              started)
+                    except GenreClassifierError as exc:
+                        result = Failure(str(done_path), str(exc))
+                    yield result
 
 
 def _name_of(source: AudioSource) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import audio, augment, file_split
 from .config import AUDIO_EXTENSIONS, GENRES, HOP_LENGTH, N_FFT, N_MELS, N_MFCC, SAMPLE_RATE, SEGMENT_SAMPLES
-from .errors import DatasetError
+from .errors import DatasetError, GenreClassifierError
 from .feature_extractor_cnn import mfcc_features
 
 CLIPS_DIR, EXCERPTS_DIR, SPLITS_DIR = "genres_original", "excerpts_2to3s", "splits"
@@ -105,23 +105,33 @@ def _read_splits(folder: Path) -> dict[str, str]:
 
 
 def load_features(tracks: list[Track], cache_dir: Path, seed: int = 0, workers: int | None = None,
-                  log=print) -> list[TrackFeatures]:
-    """Features of `tracks` in order, computed in `workers` processes where not cached in `cache_dir`."""
+                  log=print) -> tuple[list[Track], list[TrackFeatures]]:
+    """Features of `tracks`, computed in `workers` processes where not cached in `cache_dir`.
+
+    Returns the tracks that could be read and their features, in order; a file that cannot be decoded (GTZAN has
+    a corrupt one in some copies) is logged with its reason and left out."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     paths = [cache_dir / f"{track.track_id}-{_cache_key(track, seed)}.npz" for track in tracks]
     todo = [(track, path, seed) for track, path in zip(tracks, paths) if not path.is_file()]
+    failed: set[str] = set()
     if todo:
         log(f"computing features for {len(todo)} of {len(tracks)} tracks (cache: {cache_dir})")
-        workers = workers or os.cpu_count() or 1
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for done, _ in enumerate(pool.map(_compute_and_store, todo, chunksize=4), start=1):
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            for done, ((track, _, _), error) in enumerate(zip(todo, pool.map(_compute_and_store, todo,
+                                                                                chunksize=4)), start=1):
+                if error is not None:
+                    failed.add(track.track_id)
+                    log(f"  skipped {track.track_id}: {error}")
                 if done % 50 == 0 or done == len(todo):
                     log(f"  {done}/{len(todo)}")
-    features = []
-    for path in paths:
+    kept, features = [], []
+    for track, path in zip(tracks, paths):
+        if track.track_id in failed:
+            continue
         with np.load(path) as stored:
             features.append(TrackFeatures(stored["eval"], stored["crops"]))
-    return features
+        kept.append(track)
+    return kept, features
 
 
 def _cache_key(track: Track, seed: int) -> str:
@@ -134,12 +144,17 @@ def _cache_key(track: Track, seed: int) -> str:
     return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:12]
 
 
-def _compute_and_store(job: tuple[Track, Path, int]) -> None:
+def _compute_and_store(job: tuple[Track, Path, int]) -> str | None:
+    """Worker: compute and cache one track; returns None, or the reason it could not be read."""
     track, path, seed = job
-    features = compute_track_features(track, seed)
+    try:
+        features = compute_track_features(track, seed)
+    except GenreClassifierError as exc:
+        return f"{track.clip or track.excerpt}: {exc}"
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, eval=features.eval, crops=features.crops)
     tmp.replace(path)
+    return None
 
 
 def compute_track_features(track: Track, seed: int) -> TrackFeatures:

@@ -42,6 +42,7 @@ class TrainSettings:
     batch_size: int = 32
     learning_rate: float = 1e-3
     label_smoothing: float = 0.1
+    cosine_decay: bool = False  # decay the learning rate to 5 % along a cosine over the run's epochs
     clip_draws: int = 6       # random crops drawn per full-clip track per epoch
     excerpt_draws: int = 2    # ... per track that only has a short excerpt
     gain_db: float = 6.0      # random level change, +- dB (an exact shift of MFCC c0)
@@ -80,12 +81,17 @@ def _normalisation_stats(data: _Data, idx: np.ndarray) -> tuple[np.ndarray, np.n
     return frames.mean(axis=0), frames.var(axis=0) + 1e-6
 
 
+def _draws(track: dataset.Track, settings: TrainSettings) -> int:
+    """Crops drawn from a track per epoch: more from a full clip than from a 2-3 s excerpt."""
+    return settings.clip_draws if track.clip is not None else settings.excerpt_draws
+
+
 def draw_epoch(data: _Data, idx: np.ndarray, rng: np.random.Generator, settings: TrainSettings,
                mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One epoch of training examples from tracks `idx`: (x, one-hot y, class-balancing sample weights)."""
     xs, ys = [], []
     for i in idx:
-        draws = settings.clip_draws if data.tracks[i].clip is not None else settings.excerpt_draws
+        draws = _draws(data.tracks[i], settings)
         pool = data.pools[i]
         xs.append(pool[rng.integers(0, len(pool), draws)])
         ys += [data.labels[i]] * draws
@@ -138,9 +144,14 @@ def fit(data: _Data, train_idx: np.ndarray, settings: TrainSettings, val_idx: np
     rng = np.random.default_rng(settings.seed)
     mean, variance = _normalisation_stats(data, train_idx)
     model = build_cnn(mean, variance)
-    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing))
     total = epochs if (val_idx is None and epochs) else settings.max_epochs
+    learning_rate = settings.learning_rate
+    if settings.cosine_decay:
+        examples = sum(_draws(data.tracks[i], settings) for i in train_idx)
+        steps = total * int(np.ceil(examples / settings.batch_size))
+        learning_rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, steps, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing))
     best_score, best_epoch, best_weights, history = -1.0, total, None, []
     for epoch in range(1, total + 1):
         x, y, w = draw_epoch(data, train_idx, rng, settings, mean)
@@ -226,7 +237,7 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
     started = time.perf_counter()
     tracks = dataset.discover(data_dir)
     log(f"{len(tracks)} tracks: " + ", ".join(f"{g} {sum(t.genre == g for t in tracks)}" for g in GENRES))
-    features = dataset.load_features(tracks, cache_dir, settings.seed, workers, log)
+    tracks, features = dataset.load_features(tracks, cache_dir, settings.seed, workers, log)
     data = _set_data(tracks, features)
     jobs = _jobs(data, folds, use_split, settings)
     results = []

@@ -69,11 +69,32 @@ def test_cache_is_reused_and_keyed_on_the_file(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data", per_genre=1, seconds=4.0)
     tracks = dataset.discover(tmp_path / "data")[:2]
     cache = tmp_path / "cache"
-    first = dataset.load_features(tracks, cache, workers=1, log=lambda _: None)
+    _, first = dataset.load_features(tracks, cache, workers=1, log=lambda _: None)
     assert len(list(cache.glob("*.npz"))) == 2
     messages: list[str] = []
-    second = dataset.load_features(tracks, cache, workers=1, log=messages.append)
+    _, second = dataset.load_features(tracks, cache, workers=1, log=messages.append)
     assert messages == [] and np.array_equal(first[0].crops, second[0].crops)
     write_audio(tracks[0].clip, synth_song(5.0, seed=9))  # changed file -> recomputed
     dataset.load_features(tracks, cache, workers=1, log=messages.append)
     assert messages and "1 of 2" in messages[0]
+
+
+def test_a_corrupt_file_is_reported_and_left_out(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data", per_genre=2, seconds=4.0)
+    broken = tmp_path / "data" / "genres_original" / "jazz" / "jazz.00001.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    tracks = dataset.discover(tmp_path / "data")
+    messages: list[str] = []
+    kept, features = dataset.load_features(tracks, tmp_path / "cache", workers=2, log=messages.append)
+    assert len(kept) == len(features) == len(tracks) - 1 and "jazz.00001" not in [t.track_id for t in kept]
+    assert any("skipped jazz.00001" in m and "jazz.00001.wav" in m for m in messages)
+
+
+def test_training_sees_exactly_what_serving_computes(tmp_path: Path) -> None:
+    from codeFeature.feature_extractor_cnn import mfcc_features
+    from codeFeature.file_split import load_segments
+
+    make_dataset(tmp_path, per_genre=1, seconds=30.0)
+    track = dataset.discover(tmp_path)[3]
+    served = mfcc_features(load_segments(track.clip).audio).astype(np.float16)
+    np.testing.assert_array_equal(dataset.compute_track_features(track, seed=0).eval[0], served)

@@ -1,0 +1,109 @@
+"""Prediction speed and memory on this machine; prints a table.
+
+    python benchmarks/bench_predict.py [--songs 50] [--repeats 5]
+
+Makes its own test audio (synthesised, encoded with the bundled ffmpeg through pydub) in a temporary folder:
+a 30-s and a 10-minute mp3, and a folder of 30-s mp3s. Measures
+- warm latency per song (model loaded, numba compiled): median of --repeats runs of `GenreClassifier.classify`;
+- cold start of the CLI for one file (`python -m codeFeature.predict`, a new process: imports + model + song);
+- throughput over the folder with `classify_many` (songs per second);
+- peak resident memory of this process after all of the above.
+Goals (issue #2): warm <= 0.15 s per song, 10-minute file within 1.2x of the 30-s file, >= 15 songs/s.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from codeFeature import audio  # noqa: E402
+from codeFeature.classifier import GenreClassifier  # noqa: E402
+
+
+def synth(seconds: float, rate: int = 44100, seed: int = 0) -> np.ndarray:
+    """A stereo 'song' (chord, clicks, noise) as int16 frames."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    base = 110 * 2 ** (rng.integers(0, 24) / 12)
+    y = sum(np.sin(2 * np.pi * base * k * t) / k for k in (1, 2, 3)) * 0.2
+    y += (np.sin(2 * np.pi * 2 * t) > 0.99) * rng.normal(0, 0.3, len(t)) + rng.normal(0, 0.01, len(t))
+    y = np.clip(y / np.max(np.abs(y)) * 0.8, -1, 1)
+    return (np.repeat(y[:, None], 2, axis=1) * 32767).astype("<i2")
+
+
+def write_mp3(path: Path, frames: np.ndarray, rate: int = 44100) -> Path:
+    """Encode int16 stereo frames to mp3 with pydub (which runs the bundled ffmpeg)."""
+    audio.ffmpeg_exe()  # points pydub at the bundled ffmpeg
+    segment = audio.AudioSegment(frames.tobytes(), sample_width=2, frame_rate=rate, channels=2)
+    segment.export(path, format="mp3", bitrate="192k")
+    return path
+
+
+def warm_latency(classifier: GenreClassifier, path: Path, repeats: int) -> float:
+    classifier.classify(path)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        classifier.classify(path)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def cold_cli(path: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "codeFeature.predict", "--json", str(path)], cwd=PROJECT, check=True,
+                   capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--songs", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="genre-bench-") as tmp:
+        folder = Path(tmp)
+        short = write_mp3(folder / "song_30s.mp3", synth(30.0))
+        long = write_mp3(folder / "song_10min.mp3", synth(600.0, seed=1))
+        batch = folder / "batch"
+        batch.mkdir()
+        songs = [write_mp3(batch / f"song{i:03d}.mp3", synth(30.0, seed=10 + i)) for i in range(args.songs)]
+
+        classifier = GenreClassifier()
+        classifier.warm_up()
+        warm_short = warm_latency(classifier, short, args.repeats)
+        warm_long = warm_latency(classifier, long, args.repeats)
+        cold = cold_cli(short)
+        started = time.perf_counter()
+        results = list(classifier.classify_many(songs))
+        throughput = len(results) / (time.perf_counter() - started)
+        assert all(hasattr(r, "probabilities") for r in results)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    rows = [
+        ("warm latency, 30-s mp3", f"{warm_short:.3f} s", "<= 0.15 s", warm_short <= 0.15),
+        ("warm latency, 10-min mp3", f"{warm_long:.3f} s ({warm_long / warm_short:.2f}x)", "<= 1.2x the 30-s file",
+         warm_long <= 1.2 * warm_short),
+        ("CLI cold start, one 30-s mp3", f"{cold:.2f} s", "(informative)", True),
+        (f"throughput, {args.songs} x 30-s mp3", f"{throughput:.1f} songs/s", ">= 15 songs/s", throughput >= 15),
+        ("peak memory of this process", f"{peak_mb:.0f} MB", "(informative)", True),
+    ]
+    print(f"{'measure':<32} {'result':<22} {'goal':<24} ok")
+    for name, value, goal, ok in rows:
+        print(f"{name:<32} {value:<22} {goal:<24} {'yes' if ok else 'NO'}")
+    print(f"\nmachine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""main.py, headless (Streamlit AppTest): upload -> genre, chart and timeline; bad input -> st.error; microphone."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from codeFeature.config import GENRES
+from conftest import synth_song, write_audio
+
+MAIN = str(Path(__file__).resolve().parent.parent / "main.py")
+HEADLINE = re.compile(r"^(\w+) · (\d+)%$")
+
+
+def fresh_app() -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def chart_data(at: AppTest) -> list[dict]:
+    """The data behind each Vega-Lite chart on the page, as column -> values."""
+    import pyarrow as pa
+    return [pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().to_pydict()
+            for chart in at.get("vega_lite_chart")]
+
+
+def test_start_page_has_inputs_and_model_facts() -> None:
+    at = fresh_app()
+    assert at.title[0].value == "What genre is this song?"
+    assert len(at.file_uploader) == 1 and len(at.audio_input) == 1
+    assert not at.header and not at.error
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "GTZAN tracks" in sidebar and at.sidebar.metric[0].label.startswith("Cross-validated")
+
+
+def test_upload_mp3_shows_genre_chart_and_timeline(tmp_path: Path) -> None:
+    at = fresh_app()
+    song = write_audio(tmp_path / "song.mp3", synth_song(30.0, rate=44100), rate=44100, channels=2)
+    at.file_uploader[0].upload("song.mp3", song.read_bytes(), "audio/mpeg")
+    at.run()
+    assert not at.exception and not at.error
+    match = HEADLINE.match(at.header[0].value)
+    assert match and match.group(1).lower() in GENRES and 10 <= int(match.group(2)) <= 100
+    bars, timeline = chart_data(at)[:2]
+    assert bars["genre"] == list(GENRES) and abs(max(bars["percent"]) - int(match.group(2))) <= 1
+    assert len(set(timeline["segment"])) == 10 and set(timeline["genre"]) == set(GENRES)
+    assert any("analysed in" in c.value for c in at.caption)
+    # A second interaction (another segment in the look-inside view) reuses the analysis, no second decode.
+    first_caption = [c.value for c in at.caption if "analysed in" in c.value]
+    at.selectbox[0].select_index(4).run()
+    assert [c.value for c in at.caption if "analysed in" in c.value] == first_caption
+
+
+def test_percentages_of_the_chart_sum_to_100(tmp_path: Path) -> None:
+    at = fresh_app()
+    song = write_audio(tmp_path / "song.wav", synth_song(12.0, seed=3))
+    at.file_uploader[0].upload("song.wav", song.read_bytes(), "audio/wav")
+    at.run()
+    values = chart_data(at)[0]["percent"]
+    assert len(values) == len(GENRES) and sum(values) == pytest.approx(100.0, abs=0.6)
+
+
+@pytest.mark.parametrize("name,data,message", [
+    ("garbage.mp3", np.random.default_rng(0).integers(0, 256, 30_000, dtype=np.uint8).tobytes(), "not an audio"),
+    ("empty.wav", b"", "empty"),
+])
+def test_bad_upload_shows_an_error_and_the_page_stays_usable(name: str, data: bytes, message: str,
+                                                              tmp_path: Path) -> None:
+    at = fresh_app()
+    at.file_uploader[0].upload(name, data, "audio/mpeg")
+    at.run()
+    assert not at.exception and message in at.error[0].value.lower() and not at.header
+    song = write_audio(tmp_path / "ok.wav", synth_song(6.0))
+    at.file_uploader[0].upload("ok.wav", song.read_bytes(), "audio/wav")
+    at.run()
+    assert not at.error and HEADLINE.match(at.header[0].value)
+
+
+def test_short_and_silent_uploads_say_what_is_wrong(tmp_path: Path) -> None:
+    at = fresh_app()
+    at.file_uploader[0].upload("short.wav", write_audio(tmp_path / "s.wav", synth_song(1.5)).read_bytes(), "audio/wav")
+    at.run()
+    assert "at least 3 s" in at.error[0].value
+    silence = write_audio(tmp_path / "z.wav", np.zeros(22050 * 8, np.float32))
+    at.file_uploader[0].upload("silence.wav", silence.read_bytes(), "audio/wav")
+    at.run()
+    assert "silent" in at.error[0].value
+
+
+def test_microphone_recording_at_16_khz(tmp_path: Path) -> None:
+    at = fresh_app()
+    clip = write_audio(tmp_path / "mic.wav", synth_song(5.0, rate=16000), rate=16000)
+    at.audio_input[0].set_value(("clip.wav", clip.read_bytes(), "audio/wav"))
+    at.run()
+    assert not at.exception and not at.error and HEADLINE.match(at.header[0].value)
