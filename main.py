@@ -16,6 +16,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from codeFeature.classifier import GenreClassifier, Prediction
 from codeFeature.config import (AUDIO_EXTENSIONS, GENRES, METRICS_JSON, MODEL_DIR, SAMPLE_RATE,
@@ -71,12 +72,25 @@ def input_ui() -> tuple[str, bytes] | None:
                                   "or a video with sound", type=[ext.lstrip(".") for ext in AUDIO_EXTENSIONS])
     with record_tab:
         recording = st.audio_input("Record at least 3 seconds of music", sample_rate=SAMPLE_RATE)
-    chosen = upload or recording
+    chosen = _newest({"upload": upload, "recording": recording})
     if chosen is None:
         return None
     data = chosen.getvalue()
     st.audio(data)
     return chosen.name or "recording.wav", data
+
+
+def _newest(inputs: dict[str, UploadedFile | None]) -> UploadedFile | None:
+    """The input that changed most recently in this session (an upload, then a recording: the recording)."""
+    seen = st.session_state.setdefault("seen_inputs", {})
+    for key, item in inputs.items():
+        ident = None if item is None else item.file_id
+        if ident != seen.get(key):
+            seen[key] = ident
+            if ident is not None:
+                st.session_state["active_input"] = key
+    active = st.session_state.get("active_input")
+    return inputs.get(active) or next((item for item in inputs.values() if item is not None), None)
 
 
 def cached_analysis(name: str, data: bytes) -> Analysis | None:

@@ -34,7 +34,7 @@ AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
 
 _SAMPLE_WIDTH = 2  # ffmpeg writes signed 16-bit PCM
 _DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
-_AUDIO_STREAM_RE = re.compile(r"Stream #\S+.*?: Audio: ([^,\s]+)(?:.*?, (\d+) Hz)?")
+_AUDIO_STREAM_RE = re.compile(r"Stream #\S+.*?: Audio: ([^,\s]+)")
 _FFMPEG_TIMEOUT_S = 120
 
 

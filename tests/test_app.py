@@ -98,3 +98,15 @@ def test_microphone_recording_at_16_khz(tmp_path: Path) -> None:
     at.audio_input[0].set_value(("clip.wav", clip.read_bytes(), "audio/wav"))
     at.run()
     assert not at.exception and not at.error and HEADLINE.match(at.header[0].value)
+
+
+def test_the_newest_input_wins(tmp_path: Path) -> None:
+    at = fresh_app()
+    at.file_uploader[0].upload("song.wav", write_audio(tmp_path / "a.wav", synth_song(6.0)).read_bytes(), "audio/wav")
+    at.run()
+    first = [c.value for c in at.caption if "analysed in" in c.value]
+    assert first and first[0].startswith("6.0 s of audio")
+    clip = write_audio(tmp_path / "mic.wav", synth_song(4.0, rate=16000), rate=16000)
+    at.audio_input[0].set_value(("clip.wav", clip.read_bytes(), "audio/wav"))
+    at.run()
+    assert [c.value for c in at.caption if "analysed in" in c.value][0].startswith("4.0 s of audio")
