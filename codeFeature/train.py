@@ -37,14 +37,14 @@ class TrainSettings:
     """Hyper-parameters of one training run (all recorded in metrics.json)."""
 
     max_epochs: int = 60
-    min_epochs: int = 15
-    patience: int = 12
+    min_epochs: int = 20
+    patience: int = 15
     batch_size: int = 32
     learning_rate: float = 1e-3
     label_smoothing: float = 0.1
-    cosine_decay: bool = False  # decay the learning rate to 5 % along a cosine over the run's epochs
-    clip_draws: int = 6       # random crops drawn per full-clip track per epoch
-    excerpt_draws: int = 2    # ... per track that only has a short excerpt
+    cosine_decay: bool = True  # decay the learning rate to 5 % along a cosine over the run's epochs
+    clip_draws: int = 10      # random crops drawn per full-clip track per epoch
+    excerpt_draws: int = 3    # ... per track that only has a short excerpt
     gain_db: float = 6.0      # random level change, +- dB (an exact shift of MFCC c0)
     time_mask: int = 12       # frames masked at most (p = 0.5)
     val_share: float = 0.15   # tracks held out of a run's training set to pick its epoch
@@ -59,7 +59,7 @@ class _Data:
     pools: list[np.ndarray]  # per track: every cached segment of every variant, float16
 
 
-_DATA: _Data | None = None  # set before worker processes fork, so they share it copy-on-write
+_DATA: _Data | None = None  # this process's data: set by `train`, or by `_init_worker` in a worker process
 
 
 def _set_data(tracks: list[dataset.Track], features: list[dataset.TrackFeatures]) -> _Data:
@@ -71,9 +71,18 @@ def _set_data(tracks: list[dataset.Track], features: list[dataset.TrackFeatures]
 
 
 def _configure_tensorflow() -> None:
+    """One thread per process (runs go in parallel processes instead), unless TensorFlow is already running."""
     import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # initialised earlier in this process (e.g. a test session): keep its settings
+        pass
+
+
+def _init_worker(tracks: list[dataset.Track], features: list[dataset.TrackFeatures]) -> None:
+    _set_data(tracks, features)
+    _configure_tensorflow()
 
 
 def _normalisation_stats(data: _Data, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,7 +193,6 @@ def _inner_split(data: _Data, idx: np.ndarray, settings: TrainSettings) -> tuple
 def _run_job(job: tuple[str, np.ndarray, np.ndarray, TrainSettings]) -> dict:
     """Worker: train on `train_idx` (early-stopped on an inner split), predict held-out `test_idx`."""
     name, train_idx, test_idx, settings = job
-    _configure_tensorflow()
     started = time.perf_counter()
     fit_idx, val_idx = _inner_split(_DATA, train_idx, settings)
     model, best_epoch, history = fit(_DATA, fit_idx, settings, val_idx)
@@ -243,9 +251,10 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
     results = []
     if jobs:
         log(f"evaluation: {len(jobs)} runs ({', '.join(j[0] for j in jobs)})")
-        context = multiprocessing.get_context("fork")
+        # Spawned, not forked: a fork of a process where TensorFlow already runs can hang.
         with ProcessPoolExecutor(max_workers=min(len(jobs), workers or os.cpu_count() or 1),
-                                 mp_context=context) as pool:
+                                 mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                                 initargs=(tracks, features)) as pool:
             for result in pool.map(_run_job, jobs):
                 log(f"  {result['name']}: best epoch {result['best_epoch']}, {result['seconds']} s")
                 results.append(result)
