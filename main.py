@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +21,7 @@ from codeFeature.classifier import GenreClassifier, Prediction
 from codeFeature.config import (AUDIO_EXTENSIONS, GENRES, METRICS_JSON, MODEL_DIR, SAMPLE_RATE,
                                 SEGMENT_SECONDS)
 from codeFeature.errors import GenreClassifierError
-from codeFeature.feature_extractor_cnn import mfcc_features
-from codeFeature.file_split import Segments, load_segments
+from codeFeature.file_split import Segments
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +52,6 @@ def model_metrics() -> dict | None:
     """class_xls/metrics.json as written by the training command, or None if it is missing."""
     path = MODEL_DIR / METRICS_JSON
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def analyse(classifier: GenreClassifier, name: str, data: bytes) -> Analysis:
-    """Decode, cut, featurise and classify an upload. Raises GenreClassifierError with a user-facing message."""
-    started = time.perf_counter()
-    segments = load_segments(data, suffix=Path(name).suffix.lower())
-    features = mfcc_features(segments.audio)
-    return Analysis(segments, features, classifier.classify_features(segments, features, name, started))
 
 
 def input_ui() -> tuple[str, bytes] | None:
@@ -102,7 +92,7 @@ def cached_analysis(name: str, data: bytes) -> Analysis | None:
     try:
         classifier = get_classifier()
         with st.spinner("Listening…"):
-            analysis = analyse(classifier, name, data)
+            analysis = Analysis(*classifier.analyse(data, name, suffix=Path(name).suffix.lower()))
     except GenreClassifierError as exc:
         st.error(str(exc))
         return None

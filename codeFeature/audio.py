@@ -15,13 +15,13 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO, Union
 
 import imageio_ffmpeg
 import numpy as np
+import soundfile
 
 with warnings.catch_warnings():  # pydub warns at import when no ffmpeg is on PATH; we point it at ours below.
     warnings.simplefilter("ignore", RuntimeWarning)
@@ -36,14 +36,6 @@ _SAMPLE_WIDTH = 2  # ffmpeg writes signed 16-bit PCM
 _DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 _AUDIO_STREAM_RE = re.compile(r"Stream #\S+.*?: Audio: ([^,\s]+)")
 _FFMPEG_TIMEOUT_S = 120
-
-
-@dataclass(frozen=True)
-class AudioInfo:
-    """What `probe` learns from a file's header: duration in seconds (None if unknown) and the audio codec."""
-
-    duration_s: float | None
-    codec: str
 
 
 @lru_cache(maxsize=1)
@@ -82,26 +74,30 @@ def _read_all(fileobj: BinaryIO) -> bytes:
     return fileobj.read()
 
 
-def probe(path: Path) -> AudioInfo:
-    """Read duration and codec of the first audio stream from ffmpeg's header dump (there is no ffprobe).
+def probe(path: Path) -> float | None:
+    """Duration in seconds of the audio in `path` (None if the header does not say), from the header only.
 
-    Raises AudioDecodeError for an empty file, a file ffmpeg cannot open, or one without an audio stream.
+    libsndfile reads it in-process where it knows the format (wav, flac, ogg, opus, mp3, aiff, au: 0.2 ms);
+    otherwise ffmpeg's header dump says it (there is no ffprobe). This only picks the windows to decode: decoding
+    is always ffmpeg's. Raises AudioDecodeError for an empty file, a file ffmpeg cannot open, or one without audio.
     """
     if path.stat().st_size == 0:
         raise AudioDecodeError("The file is empty.")
+    try:
+        return float(soundfile.info(str(path)).duration)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        pass
     result = _run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], check=False)
     dump = result.stderr.decode("utf-8", errors="replace")
-    stream = _AUDIO_STREAM_RE.search(dump)
-    if stream is None:
+    if _AUDIO_STREAM_RE.search(dump) is None:
         if "Input #0" in dump:
             raise AudioDecodeError("The file has no audio track.")
         raise AudioDecodeError("This is not an audio file ffmpeg can read (corrupt, or an unknown format).")
     duration = _DURATION_RE.search(dump)
-    seconds = None
-    if duration is not None:
-        hours, minutes, secs = duration.groups()
-        seconds = int(hours) * 3600 + int(minutes) * 60 + float(secs)
-    return AudioInfo(duration_s=seconds, codec=stream.group(1))
+    if duration is None:
+        return None
+    hours, minutes, secs = duration.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(secs)
 
 
 def decode(path: Path, spans: Sequence[tuple[float, float]] | None = None,
@@ -127,9 +123,10 @@ def decode(path: Path, spans: Sequence[tuple[float, float]] | None = None,
                     "-f", "s16le", "-acodec", "pcm_s16le", str(out)]
         result = _run(cmd, check=False)
         if result.returncode != 0:
-            message = result.stderr.decode("utf-8", errors="replace").strip().splitlines()
-            detail = message[-1] if message else f"exit status {result.returncode}"
-            raise AudioDecodeError(f"The audio could not be decoded ({detail}).")
+            message = result.stderr.decode("utf-8", errors="replace").replace(str(path), path.name)
+            lines = message.strip().splitlines()
+            detail = lines[-1] if lines else f"exit status {result.returncode}"
+            raise AudioDecodeError(f"The audio could not be decoded; the file may be damaged ({detail}).")
         return [AudioSegment(data=out.read_bytes(), sample_width=_SAMPLE_WIDTH, frame_rate=SAMPLE_RATE, channels=1)
                 for out in outputs]
 

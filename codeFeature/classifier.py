@@ -1,6 +1,7 @@
 """Classify a song: load the model once, then file or upload in -> per-segment and song-level probabilities out."""
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -9,12 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import file_split
 from .audio import AudioSource
 from .config import GENRES, MODEL_DIR, SEGMENT_SAMPLES
 from .errors import GenreClassifierError, SilentAudioError
 from .feature_extractor_cnn import mfcc_features
+
+# ffmpeg processes decoding one song's windows at once (classify_many runs songs side by side instead).
+_SONG_PROCESSES = max(1, min(2, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -85,14 +90,18 @@ class GenreClassifier:
 
         self.model_dir = Path(model_dir)
         self.model = load_model(self.model_dir)
+        # One song is ten small matrices: BLAS/OpenMP worker threads gain nothing there, and their spin-waiting
+        # steals the cores from the ffmpeg processes decoding the windows.
+        threadpool_limits(limits=1)
 
     def warm_up(self) -> None:
         """Run one silent segment through MFCC and model, so the first real song pays no compile cost."""
         self.segment_probabilities(mfcc_features(np.zeros((1, SEGMENT_SAMPLES), np.float32)))
 
     def segment_probabilities(self, features: np.ndarray) -> np.ndarray:
-        """(n, 130, 13, 1) MFCC features -> (n, 10) genre probabilities."""
-        return np.asarray(self.model(features, training=False), dtype=np.float64)
+        """(n, 130, 13, 1) MFCC features -> (n, 10) genre probabilities (inference mode; the compiled predict
+        step is ~4x faster than an eager call on this model)."""
+        return np.asarray(self.model.predict_on_batch(features), dtype=np.float64)
 
     def classify_features(self, segments: file_split.Segments, features: np.ndarray, name: str,
                           started: float) -> Prediction:
@@ -113,14 +122,21 @@ class GenreClassifier:
             elapsed_s=time.perf_counter() - started,
         )
 
-    def classify(self, source: AudioSource, name: str | None = None, suffix: str = "") -> Prediction:
-        """Classify a path, bytes or file object. `suffix` (".mp3") helps ffmpeg with in-memory input.
+    def analyse(self, source: AudioSource, name: str | None = None,
+                suffix: str = "") -> tuple[file_split.Segments, np.ndarray, Prediction]:
+        """Classify a path, bytes or file object; also return the segments and MFCCs the model judged.
 
+        `suffix` (".mp3") names the temporary copy of in-memory input. Decoding uses up to two ffmpeg processes.
         Raises a GenreClassifierError subclass with a user-facing message for anything it cannot judge.
         """
         started = time.perf_counter()
-        segments = file_split.load_segments(source, suffix)
-        return self.classify_features(segments, mfcc_features(segments.audio), name or _name_of(source), started)
+        segments = file_split.load_segments(source, suffix, processes=_SONG_PROCESSES)
+        features = mfcc_features(segments.audio)
+        return segments, features, self.classify_features(segments, features, name or _name_of(source), started)
+
+    def classify(self, source: AudioSource, name: str | None = None, suffix: str = "") -> Prediction:
+        """The Prediction of `analyse`."""
+        return self.analyse(source, name, suffix)[2]
 
     def classify_many(self, paths: Iterable[Path], threads: int = 3) -> Iterator[Prediction | Failure]:
         """Classify many files, yielding results in input order. Decoding and MFCCs of the next few files run in

@@ -11,7 +11,10 @@ Only the windows are decoded (see `audio.decode`), so a 10-minute file costs abo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -53,23 +56,32 @@ def segment_starts(duration_s: float) -> list[float]:
     return [round(float(s), 3) for s in np.linspace(margin, last, N_SEGMENTS)]
 
 
-def merge_spans(starts: Sequence[float]) -> list[tuple[float, float]]:
-    """Group sorted window starts into decode spans (start_s, length_s) that cover every window."""
-    spans: list[list[float]] = []
+class Span(NamedTuple):
+    """A stretch of the file decoded in one go: start and length in seconds, and the window starts it serves."""
+
+    start: float
+    length: float
+    windows: tuple[float, ...]
+
+
+def merge_spans(starts: Sequence[float], max_windows: int = N_SEGMENTS) -> list[Span]:
+    """Group sorted window starts into decode spans covering every window once, at most `max_windows` windows
+    to a span (so that spans can be decoded in parallel)."""
+    groups: list[list[float]] = []
     for start in starts:
-        end = start + SEGMENT_SECONDS
-        if spans and start <= spans[-1][1] + _MERGE_GAP_S:
-            spans[-1][1] = max(spans[-1][1], end)
+        last = groups[-1] if groups else None
+        if last and start <= last[-1] + SEGMENT_SECONDS + _MERGE_GAP_S and len(last) < max_windows:
+            last.append(start)
         else:
-            spans.append([start, end])
-    return [(start, end - start) for start, end in spans]
+            groups.append([start])
+    return [Span(group[0], max(group) + SEGMENT_SECONDS - group[0], tuple(group)) for group in groups]
 
 
 def cut(samples: np.ndarray, starts: Sequence[float], offset_s: float = 0.0) -> np.ndarray:
     """Cut SEGMENT_SAMPLES windows at `starts` (s) from `samples` that begin at `offset_s`; zero-pad past the end."""
     out = np.zeros((len(starts), SEGMENT_SAMPLES), dtype=np.float32)
     for i, start in enumerate(starts):
-        first = max(0, int(round((start - offset_s) * SAMPLE_RATE)))
+        first = max(0, round(start * SAMPLE_RATE) - round(offset_s * SAMPLE_RATE))  # same grid for every span
         window = samples[first:first + SEGMENT_SAMPLES]
         out[i, :len(window)] = window
     return out
@@ -89,25 +101,34 @@ def split_samples(samples: np.ndarray) -> Segments:
     return Segments(windows, tuple(starts), tuple(bool(s) for s in is_silent(windows)), duration)
 
 
-def load_segments(source: audio.AudioSource, suffix: str = "") -> Segments:
+def load_segments(source: audio.AudioSource, suffix: str = "", processes: int = 1) -> Segments:
     """Decode only the ten windows of `source` (path, bytes or file object) and return them as Segments.
 
-    `suffix` (e.g. ".mp3") names the temporary copy of in-memory input. Raises AudioDecodeError or
-    AudioTooShortError; a silent song is returned with all segments marked silent (the caller decides).
+    `suffix` (e.g. ".mp3") names the temporary copy of in-memory input. `processes` > 1 splits the windows over
+    that many ffmpeg processes running at once (lower latency for one song; no gain when the cores are busy).
+    Raises AudioDecodeError or AudioTooShortError; a silent song is returned with all segments marked silent.
     """
     with audio.as_path(source, suffix) as path:
-        info = audio.probe(path)
-        if info.duration_s is not None and info.duration_s >= MIN_DURATION_S:
-            starts = segment_starts(info.duration_s)
-            spans = merge_spans(starts)
-            decoded = audio.decode(path, spans)
-            if all(len(seg) >= _SHORT_SPAN_SHARE * length * 1000 for seg, (_, length) in zip(decoded, spans)):
-                windows = np.concatenate([
-                    cut(audio.to_float(seg), [s for s in starts if span_start <= s < span_start + length],
-                        span_start)
-                    for seg, (span_start, length) in zip(decoded, spans)])
-                return Segments(windows, tuple(starts), tuple(bool(s) for s in is_silent(windows)),
-                                info.duration_s)
+        duration = audio.probe(path)
+        if duration is not None and duration >= MIN_DURATION_S:
+            starts = segment_starts(duration)
+            spans = merge_spans(starts, max_windows=-(-N_SEGMENTS // processes))
+            decoded = _decode_parallel(path, spans, processes)
+            if all(len(seg) >= _SHORT_SPAN_SHARE * span.length * 1000 for seg, span in zip(decoded, spans)):
+                windows = np.concatenate([cut(audio.to_float(seg), span.windows, span.start)
+                                          for seg, span in zip(decoded, spans)])
+                return Segments(windows, tuple(starts), tuple(bool(s) for s in is_silent(windows)), duration)
         # No usable duration in the header (streams, truncated or VBR files): decode it all and measure.
         (whole,) = audio.decode(path, None, _MAX_FULL_DECODE_S)
     return split_samples(audio.to_float(whole))
+
+
+def _decode_parallel(path: Path, spans: list[Span], processes: int) -> list[audio.AudioSegment]:
+    """audio.decode of `spans`, split over up to `processes` ffmpeg processes; results in span order."""
+    wanted = [(span.start, span.length) for span in spans]
+    groups = [list(group) for group in np.array_split(np.arange(len(wanted)), min(processes, len(wanted)))]
+    if len(groups) == 1:
+        return audio.decode(path, wanted)
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        parts = pool.map(lambda group: audio.decode(path, [wanted[i] for i in group]), groups)
+        return [segment for part in parts for segment in part]
