@@ -221,7 +221,7 @@ def main() -> None:
     genre_chart_ui(analysis.prediction)
     st.subheader("Through the song")
     timeline_ui(analysis.prediction)
-    with st.expander("Look inside: what the model heard"):
+    if st.toggle("Look inside: what the model heard"):  # on demand: its charts cost more than the analysis
         inside_ui(analysis)
 
 

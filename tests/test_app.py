@@ -50,8 +50,11 @@ def test_upload_mp3_shows_genre_chart_and_timeline(tmp_path: Path) -> None:
     assert bars["genre"] == list(GENRES) and abs(max(bars["percent"]) - int(match.group(2))) <= 1
     assert len(set(timeline["segment"])) == 10 and set(timeline["genre"]) == set(GENRES)
     assert any("analysed in" in c.value for c in at.caption)
-    # A second interaction (another segment in the look-inside view) reuses the analysis, no second decode.
+    # The look-inside views open on demand; changing their segment reuses the analysis, no second decode.
     first_caption = [c.value for c in at.caption if "analysed in" in c.value]
+    assert not at.selectbox
+    at.toggle[0].set_value(True).run()
+    assert len(chart_data(at)) == 6  # + waveform, mel spectrogram, MFCC and chroma
     at.selectbox[0].select_index(4).run()
     assert [c.value for c in at.caption if "analysed in" in c.value] == first_caption
 
