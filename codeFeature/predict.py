@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from .classifier import Failure, GenreClassifier, Prediction
 from .config import AUDIO_EXTENSIONS, MODEL_DIR
 from .errors import GenreClassifierError
 
@@ -31,9 +32,9 @@ def expand(inputs: Iterable[str]) -> list[Path]:
     return paths
 
 
-def describe(result) -> str:
+def describe(result: Prediction | Failure) -> str:
     """One or two human-readable lines for a Prediction or Failure."""
-    if not hasattr(result, "probabilities"):
+    if isinstance(result, Failure):
         return f"{result.file}: error: {result.error}"
     ranked = result.ranked()
     runners_up = ", ".join(f"{genre} {p:.0%}" for genre, p in ranked[1:3])
@@ -52,8 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print("error: no audio files found in the given folders", file=sys.stderr)
         return 1
-    from .classifier import GenreClassifier
-
     try:
         classifier = GenreClassifier(args.model_dir)
     except GenreClassifierError as exc:
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     failed = False
     for result in classifier.classify_many(paths):
-        failed |= not hasattr(result, "probabilities")
+        failed |= isinstance(result, Failure)
         print(json.dumps(result.to_dict()) if args.json else describe(result), flush=True)
     return 1 if failed else 0
 
