@@ -54,8 +54,8 @@ def model_metrics() -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def input_ui() -> tuple[str, bytes] | None:
-    """Upload or record; returns (file name, bytes) of the newest input, or None."""
+def input_ui() -> UploadedFile | None:
+    """Upload or record; returns the newest input (shown in a player), or None."""
     upload_tab, record_tab = st.tabs(["Upload a song", "Record with the microphone"])
     with upload_tab:
         upload = st.file_uploader("Any common audio file: mp3, wav, flac, ogg, opus, m4a, aac, aiff, au, wma, "
@@ -63,11 +63,9 @@ def input_ui() -> tuple[str, bytes] | None:
     with record_tab:
         recording = st.audio_input("Record at least 3 seconds of music", sample_rate=SAMPLE_RATE)
     chosen = _newest({"upload": upload, "recording": recording})
-    if chosen is None:
-        return None
-    data = chosen.getvalue()
-    st.audio(data)
-    return chosen.name or "recording.wav", data
+    if chosen is not None:
+        st.audio(chosen.getvalue())
+    return chosen
 
 
 def _newest(inputs: dict[str, UploadedFile | None]) -> UploadedFile | None:
@@ -83,16 +81,16 @@ def _newest(inputs: dict[str, UploadedFile | None]) -> UploadedFile | None:
     return inputs.get(active) or next((item for item in inputs.values() if item is not None), None)
 
 
-def cached_analysis(name: str, data: bytes) -> Analysis | None:
+def cached_analysis(given: UploadedFile) -> Analysis | None:
     """Analyse the input once per session (widgets rerun the script); show a plain error if it fails."""
-    key = (name, len(data), hash(data))
+    name = given.name or "recording.wav"
     stored = st.session_state.get("analysis")
-    if stored is not None and stored[0] == key:
+    if stored is not None and stored[0] == given.file_id:
         return stored[1]
     try:
         classifier = get_classifier()
         with st.spinner("Listening…"):
-            analysis = Analysis(*classifier.analyse(data, name, suffix=Path(name).suffix.lower()))
+            analysis = Analysis(*classifier.analyse(given.getvalue(), name, suffix=Path(name).suffix.lower()))
     except GenreClassifierError as exc:
         st.error(str(exc))
         return None
@@ -100,7 +98,7 @@ def cached_analysis(name: str, data: bytes) -> Analysis | None:
         log.exception("analysis of %s failed", name)
         st.error("Something went wrong while analysing this file. Please try another one.")
         return None
-    st.session_state["analysis"] = (key, analysis)
+    st.session_state["analysis"] = (given.file_id, analysis)
     return analysis
 
 
@@ -214,7 +212,7 @@ def main() -> None:
         st.caption("Drop in a song to see its genre as percentages and how it moves through the song.")
         get_classifier()  # load the model while the person chooses a file
         return
-    analysis = cached_analysis(*given)
+    analysis = cached_analysis(given)
     if analysis is None:
         return
     headline_ui(analysis.prediction)

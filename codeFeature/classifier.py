@@ -129,9 +129,7 @@ class GenreClassifier:
         `suffix` (".mp3") names the temporary copy of in-memory input. Decoding uses up to two ffmpeg processes.
         Raises a GenreClassifierError subclass with a user-facing message for anything it cannot judge.
         """
-        started = time.perf_counter()
-        segments = file_split.load_segments(source, suffix, processes=_SONG_PROCESSES)
-        features = mfcc_features(segments.audio)
+        segments, features, started = _featurise(source, suffix, _SONG_PROCESSES)
         return segments, features, self.classify_features(segments, features, name or _name_of(source), started)
 
     def classify(self, source: AudioSource, name: str | None = None, suffix: str = "") -> Prediction:
@@ -141,16 +139,11 @@ class GenreClassifier:
     def classify_many(self, paths: Iterable[Path], threads: int = 3) -> Iterator[Prediction | Failure]:
         """Classify many files, yielding results in input order. Decoding and MFCCs of the next few files run in
         `threads` threads while the CNN judges the current one; at most 2 * `threads` files are held at once."""
-        def prepare(path: Path):
-            started = time.perf_counter()
-            segments = file_split.load_segments(path)
-            return segments, mfcc_features(segments.audio), started
-
         with ThreadPoolExecutor(max_workers=threads) as pool:
             pending: deque = deque()
             for path in [*paths, None]:
                 if path is not None:
-                    pending.append((path, pool.submit(prepare, path)))
+                    pending.append((path, pool.submit(_featurise, path)))
                 while pending and (path is None or len(pending) > 2 * threads):
                     done_path, future = pending.popleft()
                     try:
@@ -160,6 +153,14 @@ class GenreClassifier:
                     except GenreClassifierError as exc:
                         result = Failure(str(done_path), str(exc))
                     yield result
+
+
+def _featurise(source: AudioSource, suffix: str = "",
+               processes: int = 1) -> tuple[file_split.Segments, np.ndarray, float]:
+    """Decode and cut `source`, compute its MFCCs; also return when the work started (perf_counter)."""
+    started = time.perf_counter()
+    segments = file_split.load_segments(source, suffix, processes)
+    return segments, mfcc_features(segments.audio), started
 
 
 def _name_of(source: AudioSource) -> str:

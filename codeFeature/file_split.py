@@ -41,6 +41,11 @@ class Segments:
     silent: tuple[bool, ...]
     duration_s: float
 
+    @classmethod
+    def of(cls, windows: np.ndarray, starts: Sequence[float], duration_s: float) -> Segments:
+        """Segments from cut windows, marking the silent ones."""
+        return cls(windows, tuple(starts), tuple(bool(s) for s in is_silent(windows)), duration_s)
+
     @property
     def ends(self) -> tuple[float, ...]:
         return tuple(start + SEGMENT_SECONDS for start in self.starts)
@@ -97,8 +102,7 @@ def split_samples(samples: np.ndarray) -> Segments:
     """Segments of an already decoded song (float32 mono at SAMPLE_RATE)."""
     duration = len(samples) / SAMPLE_RATE
     starts = segment_starts(duration)
-    windows = cut(samples, starts)
-    return Segments(windows, tuple(starts), tuple(bool(s) for s in is_silent(windows)), duration)
+    return Segments.of(cut(samples, starts), starts, duration)
 
 
 def load_segments(source: audio.AudioSource, suffix: str = "", processes: int = 1) -> Segments:
@@ -117,7 +121,7 @@ def load_segments(source: audio.AudioSource, suffix: str = "", processes: int = 
             if all(len(seg) >= _SHORT_SPAN_SHARE * span.length * 1000 for seg, span in zip(decoded, spans)):
                 windows = np.concatenate([cut(audio.to_float(seg), span.windows, span.start)
                                           for seg, span in zip(decoded, spans)])
-                return Segments(windows, tuple(starts), tuple(bool(s) for s in is_silent(windows)), duration)
+                return Segments.of(windows, starts, duration)
         # No usable duration in the header (streams, truncated or VBR files): decode it all and measure.
         (whole,) = audio.decode(path, None, _MAX_FULL_DECODE_S)
     return split_samples(audio.to_float(whole))
