@@ -32,6 +32,23 @@ HOP_LENGTH = 512
 N_FRAMES = 1 + SEGMENT_SAMPLES // HOP_LENGTH  # 130
 INPUT_SHAPE = (N_FRAMES, N_MFCC, 1)
 
+# musicnn (Pons & Serra 2019, the MSD-trained model, ported to Keras by `python -m codeFeature.musicnn_convert`):
+# each 3-s segment is resampled to 16 kHz and becomes one log-mel patch of 187 frames x 96 bands.
+MUSICNN_SAMPLE_RATE = 16000
+MUSICNN_N_FFT = 512
+MUSICNN_HOP_LENGTH = 256
+MUSICNN_N_MELS = 96
+MUSICNN_FRAMES = 187
+MUSICNN_INPUT_SHAPE = (MUSICNN_FRAMES, MUSICNN_N_MELS)
+MSD_TAGS: tuple[str, ...] = (
+    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock",
+    "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul", "indie rock", "Mellow",
+    "electronica", "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies", "blues", "hard rock", "ambient",
+    "acoustic", "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country", "easy listening",
+    "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad",
+    "House", "happy",
+)
+
 # A segment quieter than this (RMS, dB relative to full scale) counts as silence.
 SILENCE_DBFS = -60.0
 
@@ -40,6 +57,11 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 MODEL_DIR = PROJECT_DIR / "class_xls"
 MODEL_JSON = "model_cnn.json"
 MODEL_WEIGHTS = "model_cnn.weights.h5"
+MUSICNN_JSON = "musicnn_msd.json"
+MUSICNN_WEIGHTS = "musicnn_msd.weights.h5"
+MUSICNN_LICENSE = "musicnn_msd.LICENSE.md"
+HEAD_JSON = "genre_head.json"
+HEAD_WEIGHTS = "genre_head.weights.h5"
 METRICS_JSON = "metrics.json"
 CONFUSION_PNG = "confusion.png"
 

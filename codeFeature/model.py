@@ -45,9 +45,20 @@ def build_cnn(mean: np.ndarray, variance: np.ndarray, dropout: float = 0.3) -> k
 
 def save_model(model: keras.Model, model_dir: Path) -> tuple[Path, Path]:
     """Write `model_dir`/model_cnn.json and model_cnn.weights.h5 (no optimizer state); return both paths."""
-    model_dir.mkdir(parents=True, exist_ok=True)
-    json_path, weights_path = model_dir / MODEL_JSON, model_dir / MODEL_WEIGHTS
-    # Rebuild from the architecture alone so neither file carries compile settings or optimizer slots.
+    return save_keras(model, model_dir / MODEL_JSON, model_dir / MODEL_WEIGHTS)
+
+
+def load_model(model_dir: Path) -> keras.Model:
+    """Load the CNN from `model_dir` (JSON + weights). Raises ModelFilesError if a file is missing or unreadable."""
+    model = load_keras(model_dir / MODEL_JSON, model_dir / MODEL_WEIGHTS)
+    if tuple(model.input_shape[1:]) != INPUT_SHAPE or model.output_shape[-1] != len(GENRES):
+        raise ModelFilesError(f"The model in {model_dir} does not take {INPUT_SHAPE} MFCCs to {len(GENRES)} genres.")
+    return model
+
+
+def save_keras(model: keras.Model, json_path: Path, weights_path: Path) -> tuple[Path, Path]:
+    """Write a model as architecture JSON + .weights.h5, without compile settings or optimizer slots."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
     clean = keras.models.model_from_json(_architecture_json(model))
     clean.set_weights(model.get_weights())
     json_path.write_text(json.dumps(json.loads(clean.to_json()), indent=1) + "\n")
@@ -55,19 +66,21 @@ def save_model(model: keras.Model, model_dir: Path) -> tuple[Path, Path]:
     return json_path, weights_path
 
 
-def load_model(model_dir: Path) -> keras.Model:
-    """Load the CNN from `model_dir` (JSON + weights). Raises ModelFilesError if a file is missing or unreadable."""
-    json_path, weights_path = model_dir / MODEL_JSON, model_dir / MODEL_WEIGHTS
+TRAIN_HINT = "Train one with `python -m codeFeature.train`."
+
+
+def load_keras(json_path: Path, weights_path: Path, hint: str = TRAIN_HINT) -> keras.Model:
+    """Load a model written by `save_keras`. Raises ModelFilesError (with `hint` on how to make the files) if a
+    file is missing or unreadable."""
     for path in (json_path, weights_path):
         if not path.is_file():
-            raise ModelFilesError(f"Model file missing: {path}. Train one with `python -m codeFeature.train`.")
+            raise ModelFilesError(f"Model file missing: {path}. {hint}")
     try:
         model = keras.models.model_from_json(json_path.read_text())
         model.load_weights(weights_path)
     except Exception as exc:  # keras raises many types for a damaged file; the user needs one message
-        raise ModelFilesError(f"The model files in {model_dir} could not be loaded: {exc}") from exc
-    if tuple(model.input_shape[1:]) != INPUT_SHAPE or model.output_shape[-1] != len(GENRES):
-        raise ModelFilesError(f"The model in {model_dir} does not take {INPUT_SHAPE} MFCCs to {len(GENRES)} genres.")
+        raise ModelFilesError(f"The model files {json_path.name} / {weights_path.name} in {json_path.parent} "
+                              f"could not be loaded: {exc}") from exc
     return model
 
 
