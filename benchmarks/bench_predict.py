@@ -1,14 +1,15 @@
 """Prediction speed and memory on this machine; prints a table.
 
-    python benchmarks/bench_predict.py [--songs 50] [--repeats 5]
+    python benchmarks/bench_predict.py [--songs 50] [--repeats 5] [--engines cnn,musicnn,ensemble]
 
 Makes its own test audio (synthesised, encoded with the bundled ffmpeg through pydub) in a temporary folder:
-a 30-s and a 10-minute mp3, and a folder of 30-s mp3s. Measures
-- warm latency per song (model loaded, numba compiled): median of --repeats runs of `GenreClassifier.classify`;
-- cold start of the CLI for one file (`python -m codeFeature.predict`, a new process: imports + model + song);
+a 30-s and a 10-minute mp3, and a folder of 30-s mp3s. Measures, for every engine,
+- warm latency per song (models loaded, numba compiled): median of --repeats runs of `GenreClassifier.classify`;
 - throughput over the folder with `classify_many` (songs per second);
-- peak resident memory of this process after all of the above.
-Goals (issue #2): warm <= 0.15 s per song, 10-minute file within 1.2x of the 30-s file, >= 15 songs/s.
+and once: the cold start of the CLI for one file with the default engine (`python -m codeFeature.predict`, a new
+process: imports + models + song), and the peak resident memory of this process after all of the above.
+Goals: cnn (issue #2) warm <= 0.15 s per song, 10-minute file within 1.2x of the 30-s file, >= 15 songs/s;
+ensemble (issue #4) warm < 0.5 s per song.
 """
 from __future__ import annotations
 
@@ -28,7 +29,10 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from codeFeature import audio  # noqa: E402
-from codeFeature.classifier import Failure, GenreClassifier  # noqa: E402
+from codeFeature.classifier import Failure, GenreClassifier, engine_settings  # noqa: E402
+from codeFeature.config import ENGINES  # noqa: E402
+
+_GOALS = {"cnn": 0.15, "musicnn": None, "ensemble": 0.5}  # warm seconds per 30-s song
 
 
 def synth(seconds: float, rate: int = 44100, seed: int = 0) -> np.ndarray:
@@ -67,11 +71,35 @@ def cold_cli(path: Path) -> float:
     return time.perf_counter() - started
 
 
+def engine_rows(classifier: GenreClassifier, short: Path, long: Path, songs: list[Path],
+                repeats: int) -> list[tuple[str, str, str, bool]]:
+    """Warm latency (30-s and 10-min mp3) and batch throughput of one engine, as table rows."""
+    engine = classifier.engine
+    classifier.warm_up()
+    warm_short = warm_latency(classifier, short, repeats)
+    warm_long = warm_latency(classifier, long, repeats)
+    started = time.perf_counter()
+    results = list(classifier.classify_many(songs))
+    throughput = len(results) / (time.perf_counter() - started)
+    assert not any(isinstance(r, Failure) for r in results)
+    goal = _GOALS[engine]
+    return [
+        (f"{engine}: warm latency, 30-s mp3", f"{warm_short:.3f} s", f"<= {goal} s" if goal else "(informative)",
+         goal is None or warm_short <= goal),
+        (f"{engine}: warm latency, 10-min mp3", f"{warm_long:.3f} s ({warm_long / warm_short:.2f}x)",
+         "<= 1.2x the 30-s file", warm_long <= 1.2 * warm_short),
+        (f"{engine}: throughput, {len(songs)} x 30-s mp3", f"{throughput:.1f} songs/s",
+         ">= 15 songs/s" if engine == "cnn" else "(informative)", engine != "cnn" or throughput >= 15),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--songs", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--engines", default=",".join(ENGINES))
     args = parser.parse_args()
+    rows = []
     with tempfile.TemporaryDirectory(prefix="genre-bench-") as tmp:
         folder = Path(tmp)
         short = write_mp3(folder / "song_30s.mp3", synth(30.0))
@@ -80,28 +108,18 @@ def main() -> None:
         batch.mkdir()
         songs = [write_mp3(batch / f"song{i:03d}.mp3", synth(30.0, seed=10 + i)) for i in range(args.songs)]
 
-        classifier = GenreClassifier()
-        classifier.warm_up()
-        warm_short = warm_latency(classifier, short, args.repeats)
-        warm_long = warm_latency(classifier, long, args.repeats)
+        for engine in args.engines.split(","):
+            rows += engine_rows(GenreClassifier(engine=engine), short, long, songs, args.repeats)
         cold = cold_cli(short)
-        started = time.perf_counter()
-        results = list(classifier.classify_many(songs))
-        throughput = len(results) / (time.perf_counter() - started)
-        assert not any(isinstance(r, Failure) for r in results)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    rows = [
-        ("warm latency, 30-s mp3", f"{warm_short:.3f} s", "<= 0.15 s", warm_short <= 0.15),
-        ("warm latency, 10-min mp3", f"{warm_long:.3f} s ({warm_long / warm_short:.2f}x)", "<= 1.2x the 30-s file",
-         warm_long <= 1.2 * warm_short),
-        ("CLI cold start, one 30-s mp3", f"{cold:.2f} s", "(informative)", True),
-        (f"throughput, {args.songs} x 30-s mp3", f"{throughput:.1f} songs/s", ">= 15 songs/s", throughput >= 15),
+    rows += [
+        (f"CLI cold start, one 30-s mp3 ({engine_settings()['default_engine']})",
+         f"{cold:.2f} s", "(informative)", True),
         ("peak memory of this process", f"{peak_mb:.0f} MB", "(informative)", True),
     ]
-    print(f"{'measure':<32} {'result':<22} {'goal':<24} ok")
+    print(f"{'measure':<48} {'result':<22} {'goal':<24} ok")
     for name, value, goal, ok in rows:
-        print(f"{name:<32} {value:<22} {goal:<24} {'yes' if ok else 'NO'}")
+        print(f"{name:<48} {value:<22} {goal:<24} {'yes' if ok else 'NO'}")
     print(f"\nmachine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
 
 

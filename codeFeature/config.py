@@ -49,6 +49,12 @@ MSD_TAGS: tuple[str, ...] = (
     "House", "happy",
 )
 
+# Engines, cheapest first: the MFCC CNN, the genre head over musicnn, and their weighted average.
+ENGINES: tuple[str, ...] = ("cnn", "musicnn", "ensemble")
+
+# The genre head reads this musicnn output of each segment (chosen by track-level cross-validation).
+HEAD_INPUT = "penultimate"
+
 # A segment quieter than this (RMS, dB relative to full scale) counts as silence.
 SILENCE_DBFS = -60.0
 
@@ -62,6 +68,7 @@ MUSICNN_WEIGHTS = "musicnn_msd.weights.h5"
 MUSICNN_LICENSE = "musicnn_msd.LICENSE.md"
 HEAD_JSON = "genre_head.json"
 HEAD_WEIGHTS = "genre_head.weights.h5"
+ENSEMBLE_JSON = "ensemble.json"  # the engines' settings: ensemble weight, default engine
 METRICS_JSON = "metrics.json"
 CONFUSION_PNG = "confusion.png"
 

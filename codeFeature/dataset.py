@@ -16,23 +16,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from . import audio, augment, file_split
-from .config import AUDIO_EXTENSIONS, GENRES, HOP_LENGTH, N_FFT, N_MELS, N_MFCC, SAMPLE_RATE, SEGMENT_SAMPLES
+from . import audio, augment, file_split, musicnn
+from .config import (AUDIO_EXTENSIONS, GENRES, HOP_LENGTH, MODEL_DIR, N_FFT, N_MELS, N_MFCC, SAMPLE_RATE,
+                     SEGMENT_SAMPLES)
 from .errors import DatasetError, GenreClassifierError
 from .feature_extractor_cnn import mfcc_features
 
 CLIPS_DIR, EXCERPTS_DIR, SPLITS_DIR = "genres_original", "excerpts_2to3s", "splits"
 CLIP_CROPS, EXCERPT_CROPS = 12, 3  # random crops per variant
-_FEATURE_VERSION = 1  # bump when the cached arrays change meaning
+_FEATURE_VERSION = 1  # bump when the cached MFCC arrays change meaning
+_MUSICNN_VERSION = 1  # ... the cached musicnn outputs
 
 
 @dataclass(frozen=True)
@@ -104,63 +108,89 @@ def _read_splits(folder: Path) -> dict[str, str]:
     return splits
 
 
+FEATURE_KINDS = ("mfcc", "musicnn")  # the CNN's MFCC matrices; musicnn's outputs (see musicnn.OUTPUTS)
+
+
 def load_features(tracks: list[Track], cache_dir: Path, seed: int = 0, workers: int | None = None,
-                  log=print) -> tuple[list[Track], list[TrackFeatures]]:
+                  log=print, kind: str = "mfcc", output: str = "penultimate") -> tuple[list[Track], list[TrackFeatures]]:
     """Features of `tracks`, computed in `workers` processes where not cached in `cache_dir`.
 
-    Returns the tracks that could be read and their features, in order; a file that cannot be decoded (GTZAN has
-    a corrupt one in some copies) is logged with its reason and left out."""
+    `kind` "mfcc" gives (variants, segments, 130, 13, 1) MFCCs; "musicnn" gives (variants, segments, dims) of the
+    musicnn output named `output`. Returns the tracks that could be read and their features, in order; a file that
+    cannot be decoded (GTZAN has a corrupt one in some copies) is logged with its reason and left out."""
+    if kind not in FEATURE_KINDS:
+        raise ValueError(f"kind must be one of {FEATURE_KINDS}")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    paths = [cache_dir / f"{track.track_id}-{_cache_key(track, seed)}.npz" for track in tracks]
-    todo = [(track, path, seed) for track, path in zip(tracks, paths) if not path.is_file()]
+    tag = "" if kind == "mfcc" else f"{kind}-"
+    paths = [cache_dir / f"{track.track_id}-{tag}{_cache_key(track, seed, kind)}.npz" for track in tracks]
+    todo = [(track, path, seed, kind) for track, path in zip(tracks, paths) if not path.is_file()]
     failed: set[str] = set()
     if todo:
-        log(f"computing features for {len(todo)} of {len(tracks)} tracks (cache: {cache_dir})")
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-            for done, ((track, _, _), error) in enumerate(zip(todo, pool.map(_compute_and_store, todo,
-                                                                                chunksize=4)), start=1):
+        log(f"computing {kind} features for {len(todo)} of {len(tracks)} tracks (cache: {cache_dir})")
+        # Spawned, not forked: the caller may already run TensorFlow, and a fork of it can hang.
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            for done, ((track, *_), error) in enumerate(zip(todo, pool.map(_compute_and_store, todo, chunksize=4)),
+                                                        start=1):
                 if error is not None:
                     failed.add(track.track_id)
                     log(f"  skipped {track.track_id}: {error}")
                 if done % 50 == 0 or done == len(todo):
                     log(f"  {done}/{len(todo)}")
+    names = ("eval", "crops") if kind == "mfcc" else (f"eval_{output}", f"crops_{output}")
     kept, features = [], []
     for track, path in zip(tracks, paths):
         if track.track_id in failed:
             continue
         with np.load(path) as stored:
-            features.append(TrackFeatures(stored["eval"], stored["crops"]))
+            features.append(TrackFeatures(stored[names[0]], stored[names[1]]))
         kept.append(track)
     return kept, features
 
 
-def _cache_key(track: Track, seed: int) -> str:
+def _cache_key(track: Track, seed: int, kind: str = "mfcc") -> str:
     parts: list[object] = [_FEATURE_VERSION, seed, SAMPLE_RATE, N_MFCC, N_FFT, HOP_LENGTH, N_MELS,
                            CLIP_CROPS, EXCERPT_CROPS, list(augment.VARIANTS)]
-    for path in (track.clip, track.excerpt):
-        if path is not None:
-            stat = path.stat()
-            parts += [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+    if kind == "musicnn":
+        parts = [kind, _MUSICNN_VERSION, seed, SAMPLE_RATE, CLIP_CROPS, EXCERPT_CROPS, list(augment.VARIANTS),
+                 _file_digest(musicnn.files(MODEL_DIR)[1])]
+    parts += [_file_digest(path) for path in (track.clip, track.excerpt) if path is not None]
     return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:12]
 
 
-def _compute_and_store(job: tuple[Track, Path, int]) -> str | None:
+def _file_digest(path: Path) -> str:
+    """SHA-1 of a file's bytes: content, not dates, so a copied dataset keeps its cache."""
+    if not path.is_file():
+        return "missing"
+    stat = path.stat()
+    return _digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=None)
+def _digest(path: str, size: int, mtime_ns: int) -> str:  # size and date only make the memo notice a change
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+
+
+def _compute_and_store(job: tuple[Track, Path, int, str]) -> str | None:
     """Worker: compute and cache one track; returns None, or the reason it could not be read."""
-    track, path, seed = job
+    track, path, seed, kind = job
     try:
-        features = compute_track_features(track, seed)
+        arrays = (compute_track_features(track, seed).__dict__ if kind == "mfcc"
+                  else compute_track_embeddings(track, seed))
     except GenreClassifierError as exc:
         return f"{track.clip or track.excerpt}: {exc}"
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, eval=features.eval, crops=features.crops)
+    np.savez(tmp, **arrays)
     tmp.replace(path)
     return None
 
 
-def compute_track_features(track: Track, seed: int) -> TrackFeatures:
-    """Features of one track for every variant; float16 to halve the cache. Deterministic for a given seed."""
+def variant_audio(track: Track, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per augmentation variant (in VARIANTS order): (eval, crops) audio, each (n, SEGMENT_SAMPLES) float32.
+
+    `eval` is what the app would judge (ten segments cut exactly as serving cuts them, or one looped excerpt for a
+    track that only has an excerpt); `crops` are random 3-s windows. Deterministic for a given seed."""
     rng = np.random.default_rng([seed, zlib.crc32(track.track_id.encode())])
-    evals, crops = [], []
     clip = excerpt = None
     if track.clip is not None:
         serving = file_split.load_segments(track.clip)  # exactly what the app would judge
@@ -178,9 +208,37 @@ def compute_track_features(track: Track, seed: int) -> TrackFeatures:
             if clip is None:
                 variant_eval.append(loop_crop(short, [0]))
             variant_crops.append(loop_crop(short, rng.integers(0, len(short), EXCERPT_CROPS)))
-        evals.append(mfcc_features(np.concatenate(variant_eval)))
-        crops.append(mfcc_features(np.concatenate(variant_crops)))
+        yield np.concatenate(variant_eval), np.concatenate(variant_crops)
+
+
+def compute_track_features(track: Track, seed: int) -> TrackFeatures:
+    """MFCCs of one track for every variant; float16 to halve the cache. Deterministic for a given seed."""
+    evals, crops = zip(*((mfcc_features(e), mfcc_features(c)) for e, c in variant_audio(track, seed)))
     return TrackFeatures(np.stack(evals).astype(np.float16), np.stack(crops).astype(np.float16))
+
+
+def compute_track_embeddings(track: Track, seed: int) -> dict[str, np.ndarray]:
+    """musicnn outputs of one track for every variant, as {"eval_<output>": (variants, segments, dims),
+    "crops_<output>": ...} in float16, for every output in musicnn.OUTPUTS."""
+    model = _musicnn_model()
+    per_variant = [(musicnn.embed(model, e), musicnn.embed(model, c)) for e, c in variant_audio(track, seed)]
+    arrays = {}
+    for output in musicnn.OUTPUTS:
+        arrays[f"eval_{output}"] = np.stack([e[output] for e, _ in per_variant]).astype(np.float16)
+        arrays[f"crops_{output}"] = np.stack([c[output] for _, c in per_variant]).astype(np.float16)
+    return arrays
+
+
+@lru_cache(maxsize=1)
+def _musicnn_model():
+    """This worker's musicnn, on one thread (the workers run side by side)."""
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already running in this process: keep its settings
+        pass
+    return musicnn.load_musicnn(MODEL_DIR)
 
 
 def _random_crops(song: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
+import numpy as np
 
-from .config import MSD_TAGS, MUSICNN_FRAMES, MUSICNN_INPUT_SHAPE, MUSICNN_JSON, MUSICNN_N_MELS, MUSICNN_WEIGHTS
+from .config import (MODEL_DIR, MSD_TAGS, MUSICNN_FRAMES, MUSICNN_INPUT_SHAPE, MUSICNN_JSON, MUSICNN_N_MELS,
+                     MUSICNN_WEIGHTS)
+from .errors import ModelFilesError
+from .feature_extractor_musicnn import musicnn_features
 
 OUTPUTS = ("tags", "penultimate", "pooled")  # (n, 50) sigmoid, (n, 200) embedding, (n, 1506) pooled features
 
@@ -28,14 +31,18 @@ _TIMBRAL_FILTERS, _TEMPORAL_FILTERS, _MIDEND_FILTERS, _BACKEND_UNITS = 204, 51, 
 
 def _conv_block(x, filters: int, kernel: tuple[int, int], name: str, padding: str = "valid"):
     """Conv2D -> ReLU -> BN, then max over the whole frequency axis: (batch, time, freq, 1) -> (time, filters)."""
+    import keras
+
     x = keras.layers.Conv2D(filters, kernel, padding=padding, activation="relu", name=name)(x)
     x = keras.layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
     x = keras.layers.MaxPooling2D((1, x.shape[2]), name=f"{name}_pool")(x)
     return keras.layers.Reshape((MUSICNN_FRAMES, filters), name=f"{name}_squeeze")(x)
 
 
-def build_musicnn() -> keras.Model:
-    """The untrained network; layer names are the ones `musicnn_convert.CHECKPOINT_NAMES` maps weights onto."""
+def build_musicnn():
+    """The untrained keras.Model; layer names are the ones `musicnn_convert.CHECKPOINT_NAMES` maps weights onto."""
+    import keras
+
     layers = keras.layers
     patches = keras.Input(shape=MUSICNN_INPUT_SHAPE, name="log_mel")
     x = layers.Reshape((MUSICNN_FRAMES, MUSICNN_N_MELS, 1), name="add_channel")(patches)
@@ -71,3 +78,20 @@ def build_musicnn() -> keras.Model:
 def files(model_dir: Path) -> tuple[Path, Path]:
     """(architecture JSON, weights) paths of the converted musicnn in `model_dir`."""
     return Path(model_dir) / MUSICNN_JSON, Path(model_dir) / MUSICNN_WEIGHTS
+
+
+def load_musicnn(model_dir: Path = MODEL_DIR):
+    """The converted musicnn keras.Model from `model_dir`. Raises ModelFilesError if missing or not musicnn."""
+    from .model import load_keras
+
+    model = load_keras(*files(model_dir), hint="Convert it with `python -m codeFeature.musicnn_convert`.")
+    if tuple(model.input_shape[1:]) != MUSICNN_INPUT_SHAPE or set(model.output) != set(OUTPUTS):
+        raise ModelFilesError(f"{MUSICNN_JSON} in {model_dir} is not the musicnn network this project expects.")
+    return model
+
+
+def embed(model, segments: np.ndarray, batch: int = 32) -> dict[str, np.ndarray]:
+    """(n, SEGMENT_SAMPLES) audio -> {output name: (n, dims) float32} for every name in OUTPUTS."""
+    patches = musicnn_features(segments)
+    parts = [model.predict_on_batch(patches[i:i + batch]) for i in range(0, len(patches), batch)]
+    return {name: np.concatenate([np.asarray(part[name], dtype=np.float32) for part in parts]) for name in OUTPUTS}

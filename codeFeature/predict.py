@@ -1,11 +1,12 @@
 """Command line: classify audio files (or every audio file in folders).
 
-    python -m codeFeature.predict song.mp3 more/ [--json]
+    python -m codeFeature.predict song.mp3 more/ [--json] [--engine cnn|musicnn|ensemble]
 
+The engine defaults to the one the training command measured best (class_xls/ensemble.json).
 Human-readable by default; with --json, one JSON object per input on stdout, in input order:
 {"file", "genre", "probabilities", "segments": [{"start", "end", "silent", "probabilities"}], "duration_s",
-"elapsed_s"} or {"file", "error"}. Exit status: 0 if every input was classified, 1 if any failed, 2 if the model
-could not be loaded.
+"elapsed_s", "engine", "tags"} ("tags": the top MSD tags, empty for the cnn engine) or {"file", "error"}.
+Exit status: 0 if every input was classified, 1 if any failed, 2 if the model could not be loaded.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .classifier import Failure, GenreClassifier, Prediction
-from .config import AUDIO_EXTENSIONS, MODEL_DIR
+from .config import AUDIO_EXTENSIONS, ENGINES, MODEL_DIR
 from .errors import GenreClassifierError
 
 
@@ -33,28 +34,34 @@ def expand(inputs: Iterable[str]) -> list[Path]:
 
 
 def describe(result: Prediction | Failure) -> str:
-    """One or two human-readable lines for a Prediction or Failure."""
+    """Human-readable lines (one for a Failure) for a Prediction or Failure."""
     if isinstance(result, Failure):
         return f"{result.file}: error: {result.error}"
     ranked = result.ranked()
     runners_up = ", ".join(f"{genre} {p:.0%}" for genre, p in ranked[1:3])
     timeline = " ".join(segment.genre if not segment.silent else "-" for segment in result.segments)
-    return (f"{result.file}: {ranked[0][0]} {ranked[0][1]:.0%} ({runners_up}); {result.duration_s:.1f} s of audio, "
-            f"classified in {result.elapsed_s:.2f} s\n  segments: {timeline}")
+    lines = [f"{result.file}: {ranked[0][0]} {ranked[0][1]:.0%} ({runners_up}); {result.duration_s:.1f} s of audio, "
+             f"classified by {result.engine} in {result.elapsed_s:.2f} s", f"  segments: {timeline}"]
+    if result.tags:
+        lines.append("  sounds like: " + " · ".join(tag for tag, _ in result.tags[:3]))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m codeFeature.predict", description="Classify the genre of songs.")
     parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     parser.add_argument("--json", action="store_true", help="one JSON object per input")
-    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="folder with model_cnn.json + weights")
+    parser.add_argument("--engine", choices=ENGINES,
+                        help="cnn (MFCC CNN), musicnn (pretrained embedding + genre head) or ensemble; "
+                             "default: the best measured (see README)")
+    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="folder with the model files")
     args = parser.parse_args(argv)
     paths = expand(args.inputs)
     if not paths:
         print("error: no audio files found in the given folders", file=sys.stderr)
         return 1
     try:
-        classifier = GenreClassifier(args.model_dir)
+        classifier = GenreClassifier(args.model_dir, args.engine)
     except GenreClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Print the model's measured accuracy from class_xls/metrics.json as the Markdown tables the README shows.
+"""Print the engines' measured accuracy from class_xls/metrics.json as the Markdown tables the README shows.
 
     python -m codeFeature.report [--metrics class_xls/metrics.json]
 """
@@ -15,25 +15,39 @@ _EVALUATIONS = {"cv": "grouped 5-fold CV over tracks", "split": "artist-filtered
 
 
 def render(report: dict) -> str:
-    """Markdown: a summary table (one row per evaluation and audio variant) and a per-genre table."""
-    lines = ["| evaluation | held-out tracks | track accuracy | macro recall | full clips only: accuracy / macro "
-             "recall | loud master | loud + lossy |",
-             "|---|---|---|---|---|---|---|"]
+    """Markdown: a summary table (one row per engine and evaluation, with the audio variants) and a per-genre
+    table of every engine's cross-validated precision / recall."""
+    engines = report["engines"]
+    lines = ["| engine | evaluation | held-out tracks | track accuracy | macro recall | full clips only: accuracy / "
+             "macro recall | loud master | loud + lossy |",
+             "|---|---|---|---|---|---|---|---|"]
     for kind, title in _EVALUATIONS.items():
-        summary = report["evaluation"].get(kind)
-        if summary is None:
-            continue
-        track, clips = summary["original"]["track"], summary["original_full_clips_only"]
-        lines.append(f"| {title} | {track['n']} | {track['accuracy']:.3f} | {track['macro_recall']:.3f} | "
-                     f"{clips['accuracy']:.3f} / {clips['macro_recall']:.3f} | "
-                     f"{summary['modern']['track']['accuracy']:.3f} | "
-                     f"{summary['modern_lossy']['track']['accuracy']:.3f} |")
-    cv = report["evaluation"].get("cv") or report["evaluation"].get("split")
-    if cv is not None:
-        per_class = cv["original"]["track"]["per_class"]
-        lines += ["", "| genre | tracks | precision | recall | F1 |", "|---|---|---|---|---|"]
-        lines += [f"| {genre} | {per_class[genre]['support']} | {per_class[genre]['precision']:.2f} | "
-                  f"{per_class[genre]['recall']:.2f} | {per_class[genre]['f1']:.2f} |" for genre in GENRES]
+        for engine, details in engines.items():
+            summary = details["evaluation"].get(kind)
+            if summary is None:
+                continue
+            track, clips = summary["original"]["track"], summary["original_full_clips_only"]
+            name = f"**{engine}** (default)" if engine == report["default_engine"] else engine
+            lines.append(f"| {name} | {title} | {track['n']} | {track['accuracy']:.3f} | "
+                         f"{track['macro_recall']:.3f} | {clips['accuracy']:.3f} / {clips['macro_recall']:.3f} | "
+                         f"{summary['modern']['track']['accuracy']:.3f} | "
+                         f"{summary['modern_lossy']['track']['accuracy']:.3f} |")
+    per_engine = {engine: (details["evaluation"].get("cv") or details["evaluation"].get("split"))
+                  for engine, details in engines.items()}
+    per_engine = {engine: summary["original"]["track"]["per_class"] for engine, summary in per_engine.items()
+                  if summary is not None}
+    if per_engine:
+        first = next(iter(per_engine.values()))
+        lines += ["", "| genre | tracks | " + " | ".join(f"{e} precision / recall" for e in per_engine) + " |",
+                  "|---|---|" + "---|" * len(per_engine)]
+        lines += [f"| {genre} | {first[genre]['support']} | "
+                  + " | ".join(f"{c[genre]['precision']:.2f} / {c[genre]['recall']:.2f}" for c in per_engine.values())
+                  + " |" for genre in GENRES]
+    ensemble = engines.get("ensemble")
+    if ensemble is not None:
+        lines += ["", f"Ensemble: {ensemble['musicnn_weight']:.1f} × musicnn + "
+                      f"{1 - ensemble['musicnn_weight']:.1f} × CNN per segment. Default engine: "
+                      f"{report['default_engine']}."]
     return "\n".join(lines)
 
 

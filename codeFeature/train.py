@@ -1,14 +1,18 @@
-"""Train the CNN on a GTZAN-layout folder, evaluate it by track, and write the model files and metrics.
+"""Train the engines on a GTZAN-layout folder, evaluate them by track, and write the model files and metrics.
 
-    python -m codeFeature.train --data ../shared/gtzan            # evaluate (CV + split), then train the shipped model
+    python -m codeFeature.train --data ../shared/gtzan            # evaluate (CV + split), then train the shipped models
     python -m codeFeature.train --data genres_original --folds 0  # just train, fixed number of epochs
+
+Engines: the MFCC CNN (trained here), the genre head over musicnn's pretrained embedding (trained here, see
+train_head), and their ensemble (weight chosen here from held-out predictions).
 
 Evaluation never puts segments of one track on both sides: tracks are the unit of every split.
 1. `cv`: stratified k-fold over tracks; every track is held out once; figures pool the held-out predictions.
 2. `split`: the artist-filtered train/valid lists (when the folder has them): no artist on both sides.
 Each run stops early on a track-level score (macro recall over the original and augmented versions of an inner
 validation set of tracks, after at least `min_epochs`). The shipped model is then trained on every track for the
-median of the runs' best epoch counts, and written with `metrics.json` and `confusion.png` next to it.
+median of the runs' best epoch counts. The genre head is evaluated on the same runs. Written next to the models:
+`metrics.json` (every engine side by side), `ensemble.json` (weight and default engine), `confusion.png`.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -25,11 +30,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from . import dataset, metrics
+from . import dataset, metrics, train_head
 from .augment import VARIANTS
-from .config import (CONFUSION_PNG, GENRES, HOP_LENGTH, METRICS_JSON, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, N_FFT,
-                     N_MELS, N_MFCC, PROJECT_DIR, SAMPLE_RATE, SEGMENT_SECONDS)
+from .config import (CONFUSION_PNG, ENGINES, ENSEMBLE_JSON, GENRES, HEAD_INPUT, HEAD_JSON, HEAD_WEIGHTS,
+                     HOP_LENGTH, METRICS_JSON, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, MUSICNN_JSON, MUSICNN_LICENSE,
+                     MUSICNN_WEIGHTS, N_FFT, N_MELS, N_MFCC, PROJECT_DIR, SAMPLE_RATE, SEGMENT_SECONDS)
 from .errors import DatasetError, GenreClassifierError
+from .train_head import HeadSettings
 
 
 @dataclass(frozen=True)
@@ -240,60 +247,142 @@ def _summarise_runs(data: _Data, results: list[dict], kind: str) -> dict | None:
 
 def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_split: bool = True,
           epochs: int | None = None, settings: TrainSettings = TrainSettings(), workers: int | None = None,
-          command: str | None = None, log=print) -> dict:
-    """The whole pipeline: features -> evaluation runs -> final model -> files in `out_dir`. Returns metrics."""
+          command: str | None = None, musicnn: bool = True, head_settings: HeadSettings = HeadSettings(),
+          log=print) -> dict:
+    """The whole pipeline: features -> evaluation runs of every engine -> final models -> files in `out_dir`.
+
+    With `musicnn` (and musicnn_msd.* in class_xls/), the genre head is trained and evaluated on the same folds
+    as the CNN, and the ensemble weight and the default engine are chosen from the held-out predictions.
+    Returns the metrics (also written to metrics.json)."""
     started = time.perf_counter()
     tracks = dataset.discover(data_dir)
     log(f"{len(tracks)} tracks: " + ", ".join(f"{g} {sum(t.genre == g for t in tracks)}" for g in GENRES))
     tracks, features = dataset.load_features(tracks, cache_dir, settings.seed, workers, log)
+    embeddings = None
+    if musicnn:
+        kept, embeddings = dataset.load_features(tracks, cache_dir, settings.seed, workers, log, kind="musicnn",
+                                                 output=HEAD_INPUT)
+        if len(kept) != len(tracks):  # defensive: both read the same files, so both skip the same ones
+            raise DatasetError("The MFCC and musicnn features cover different tracks; clear the cache and retry.")
     data = _set_data(tracks, features)
     jobs = _jobs(data, folds, use_split, settings)
-    results = []
-    if jobs:
-        log(f"evaluation: {len(jobs)} runs ({', '.join(j[0] for j in jobs)})")
-        # Spawned, not forked: a fork of a process where TensorFlow already runs can hang.
-        with ProcessPoolExecutor(max_workers=min(len(jobs), workers or os.cpu_count() or 1),
-                                 mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(tracks, features)) as pool:
-            for result in pool.map(_run_job, jobs):
-                log(f"  {result['name']}: best epoch {result['best_epoch']}, {result['seconds']} s")
-                results.append(result)
-    final_epochs = epochs or (int(np.median([r["best_epoch"] for r in results])) if results
+    results = {"cnn": _evaluate_cnn(jobs, tracks, features, workers, log)}
+    if embeddings is not None:
+        log(f"genre head: {len(jobs)} runs")
+        results["musicnn"] = [train_head.run(name, embeddings, data.labels, train_idx, test_idx, head_settings)
+                              for name, train_idx, test_idx, _ in jobs]
+
+    final_epochs = epochs or (int(np.median([r["best_epoch"] for r in results["cnn"]])) if results["cnn"]
                               else settings.max_epochs)
-    log(f"training the final model on all {len(tracks)} tracks for {final_epochs} epochs")
+    log(f"training the final CNN on all {len(tracks)} tracks for {final_epochs} epochs")
     _configure_tensorflow()
     final_started = time.perf_counter()
     model, _, _ = fit(data, np.arange(len(tracks)), settings, epochs=final_epochs, log=log)
     from .model import save_model
     save_model(model, out_dir)
+    engines: dict = {"cnn": {
+        "files": [MODEL_JSON, MODEL_WEIGHTS],
+        "parameters": int(model.count_params()),
+        "features": {"sample_rate": SAMPLE_RATE, "segment_seconds": SEGMENT_SECONDS, "n_mfcc": N_MFCC,
+                     "n_fft": N_FFT, "hop_length": HOP_LENGTH, "n_mels": N_MELS},
+        "epochs": final_epochs,
+        "settings": asdict(settings),
+        "final_fit_seconds": round(time.perf_counter() - final_started, 1),
+    }}
+    if embeddings is not None:
+        log(f"training the final genre head on all {len(tracks)} tracks")
+        head = train_head.fit_head(embeddings, data.labels, np.arange(len(tracks)), head_settings)
+        from .genre_head import files as head_files
+        from .model import save_keras
+        save_keras(head, *head_files(out_dir))
+        _copy_musicnn(out_dir)
+        engines["musicnn"] = {"files": [MUSICNN_JSON, MUSICNN_WEIGHTS, HEAD_JSON, HEAD_WEIGHTS],
+                              "head_parameters": int(head.count_params()), "head_input": HEAD_INPUT,
+                              "settings": asdict(head_settings)}
+        weight, scores = choose_weight(data, results)
+        results["ensemble"] = ensemble_results(results, weight)
+        engines["ensemble"] = {"files": [ENSEMBLE_JSON], "musicnn_weight": weight, "weight_scores": scores}
+    for engine, runs in results.items():
+        engines[engine]["evaluation"] = {kind: summary for kind in ("cv", "split")
+                                         if (summary := _summarise_runs(data, runs, kind)) is not None}
+    # The best robust score; on a tie, the cheaper engine (the ensemble runs both networks).
+    default = max(engines, key=lambda e: (_robust_score(engines[e]["evaluation"]), -ENGINES.index(e)))
+    (out_dir / ENSEMBLE_JSON).write_text(json.dumps({
+        "default_engine": default, "musicnn_weight": engines.get("ensemble", {}).get("musicnn_weight", 0.5),
+        "chosen_by": "python -m codeFeature.train: the weight and the engine with the best held-out macro recall "
+                     "averaged over original, loud and loud+lossy copies (see metrics.json)"}, indent=1) + "\n")
     report = {
-        "model": {
-            "files": [MODEL_JSON, MODEL_WEIGHTS],
-            "parameters": int(model.count_params()),
-            "genres": list(GENRES),
-            "features": {"sample_rate": SAMPLE_RATE, "segment_seconds": SEGMENT_SECONDS, "n_mfcc": N_MFCC,
-                         "n_fft": N_FFT, "hop_length": HOP_LENGTH, "n_mels": N_MELS},
-            "trained_on": {"data": _display_path(data_dir), "tracks": len(tracks),
-                           "full_clips": sum(t.clip is not None for t in tracks),
-                           "per_genre": {g: sum(t.genre == g for t in tracks) for g in GENRES}},
-            "epochs": final_epochs,
-            "settings": asdict(settings),
-            "final_fit_seconds": round(time.perf_counter() - final_started, 1),
-        },
-        "evaluation": {},
+        "data": {"path": _display_path(data_dir), "tracks": len(tracks),
+                 "full_clips": sum(t.clip is not None for t in tracks),
+                 "per_genre": {g: sum(t.genre == g for t in tracks) for g in GENRES}},
+        "genres": list(GENRES),
+        "default_engine": default,
+        "engines": engines,
         "command": command,
     }
-    for kind in ("cv", "split"):
-        summary = _summarise_runs(data, results, kind)
-        if summary is not None:
-            report["evaluation"][kind] = summary
-    headline = report["evaluation"].get("cv") or report["evaluation"].get("split")
+    headline = engines[default]["evaluation"].get("cv") or engines[default]["evaluation"].get("split")
     if headline is not None:
-        title = ("5-fold" if "cv" in report["evaluation"] else "artist-filtered split") + " track-level confusion"
+        title = (f"{default}: " + ("5-fold" if "cv" in engines[default]["evaluation"] else "artist-filtered split")
+                 + " track-level confusion")
         metrics.plot_confusion(headline["original"]["track"]["confusion"], title, out_dir / CONFUSION_PNG)
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     (out_dir / METRICS_JSON).write_text(json.dumps(report, indent=1) + "\n")
     return report
+
+
+def _copy_musicnn(out_dir: Path) -> None:
+    """Put the converted musicnn next to a head trained into another folder, so that folder is complete."""
+    if Path(out_dir).resolve() != MODEL_DIR.resolve():
+        for name in (MUSICNN_JSON, MUSICNN_WEIGHTS, MUSICNN_LICENSE):
+            shutil.copyfile(MODEL_DIR / name, Path(out_dir) / name)
+
+
+def _evaluate_cnn(jobs: list[tuple], tracks: list[dataset.Track], features: list[dataset.TrackFeatures],
+                  workers: int | None, log) -> list[dict]:
+    """Run the CNN's evaluation `jobs` in parallel processes; their results in job order."""
+    if not jobs:
+        return []
+    log(f"CNN evaluation: {len(jobs)} runs ({', '.join(j[0] for j in jobs)})")
+    results = []
+    # Spawned, not forked: a fork of a process where TensorFlow already runs can hang.
+    with ProcessPoolExecutor(max_workers=min(len(jobs), workers or os.cpu_count() or 1),
+                             mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                             initargs=(tracks, features)) as pool:
+        for result in pool.map(_run_job, jobs):
+            log(f"  {result['name']}: best epoch {result['best_epoch']}, {result['seconds']} s")
+            results.append(result)
+    return results
+
+
+def _robust_score(evaluation: dict) -> float:
+    """Macro recall of held-out tracks averaged over the audio variants (CV if there is one, else the split)."""
+    summary = evaluation.get("cv") or evaluation.get("split")
+    return float(np.mean([summary[v]["track"]["macro_recall"] for v in VARIANTS])) if summary else 0.0
+
+
+def ensemble_results(results: dict[str, list[dict]], weight: float) -> list[dict]:
+    """Runs of the ensemble: per run and held-out track, weight * musicnn + (1 - weight) * cnn probabilities."""
+    runs = []
+    for cnn, head in zip(results["cnn"], results["musicnn"]):
+        assert cnn["name"] == head["name"] and np.array_equal(cnn["test_idx"], head["test_idx"])
+        probs = {v: [weight * m + (1 - weight) * c for m, c in zip(head["probs"][v], cnn["probs"][v])]
+                 for v in VARIANTS}
+        runs.append({"name": cnn["name"], "test_idx": cnn["test_idx"], "probs": probs, "best_epoch": None,
+                     "seconds": 0.0})
+    return runs
+
+
+def choose_weight(data: _Data, results: dict[str, list[dict]]) -> tuple[float, dict[str, float]]:
+    """The musicnn weight in 0, 0.1 ... 1 with the best robust score on the CV runs' held-out tracks (the split's
+    if there is no CV); ties go to the larger weight (the pretrained engine holds up better on real songs).
+    Returns (weight, score of every candidate)."""
+    scores = {}
+    for weight in np.round(np.linspace(0, 1, 11), 2):
+        runs = ensemble_results(results, float(weight))
+        summary = _summarise_runs(data, runs, "cv") or _summarise_runs(data, runs, "split")
+        scores[f"{weight:.1f}"] = round(_robust_score({"cv": summary}), 4) if summary else 0.0
+    best = max(scores, key=lambda w: (scores[w], float(w)))
+    return float(best), scores
 
 
 def _display_path(path: Path) -> str:
@@ -317,20 +406,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-epochs", type=int, default=TrainSettings.min_epochs)
     parser.add_argument("--seed", type=int, default=TrainSettings.seed)
     parser.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
+    parser.add_argument("--no-musicnn", action="store_true",
+                        help="train and evaluate the CNN only (no genre head, no ensemble)")
+    parser.add_argument("--head-epochs", type=int, default=HeadSettings.epochs, help="epochs of the genre head")
     args = parser.parse_args(argv)
     settings = TrainSettings(max_epochs=args.max_epochs, min_epochs=min(args.min_epochs, args.max_epochs),
                              seed=args.seed)
     try:
         report = train(args.data, args.out, args.cache, args.folds, not args.no_split, args.epochs, settings,
-                       args.workers, command=" ".join(["python -m codeFeature.train", *(argv or sys.argv[1:])]))
+                       args.workers, command=" ".join(["python -m codeFeature.train", *(argv or sys.argv[1:])]),
+                       musicnn=not args.no_musicnn,
+                       head_settings=HeadSettings(epochs=args.head_epochs, seed=args.seed))
     except GenreClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for kind, summary in report["evaluation"].items():
-        track = summary["original"]["track"]
-        print(f"{kind}: track accuracy {track['accuracy']:.3f}, macro recall {track['macro_recall']:.3f} "
-              f"({track['n']} tracks); loud+lossy copies {summary['modern_lossy']['track']['accuracy']:.3f}")
-    print(f"wrote {args.out / MODEL_JSON}, {args.out / MODEL_WEIGHTS}, {args.out / METRICS_JSON} "
+    for engine, details in report["engines"].items():
+        for kind, summary in details["evaluation"].items():
+            track = summary["original"]["track"]
+            print(f"{engine} {kind}: track accuracy {track['accuracy']:.3f}, macro recall "
+                  f"{track['macro_recall']:.3f} ({track['n']} tracks); loud+lossy copies "
+                  f"{summary['modern_lossy']['track']['accuracy']:.3f}")
+    print(f"default engine: {report['default_engine']}; wrote the model files and {args.out / METRICS_JSON} "
           f"in {report['total_seconds']:.0f} s")
     return 0
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from codeFeature.config import GENRES
+from codeFeature.classifier import engine_settings
+from codeFeature.config import ENGINES, GENRES, MODEL_DIR
 from conftest import synth_song, write_audio
 
 MAIN = str(Path(__file__).resolve().parent.parent / "main.py")
@@ -34,8 +35,24 @@ def test_start_page_has_inputs_and_model_facts() -> None:
     assert at.title[0].value == "What genre is this song?"
     assert len(at.file_uploader) == 1 and len(at.audio_input) == 1
     assert not at.header and not at.error
-    sidebar = " ".join(m.value for m in at.sidebar.markdown)
-    assert "GTZAN tracks" in sidebar and at.sidebar.metric[0].label.startswith("Cross-validated")
+    sidebar = " ".join(c.value for c in at.sidebar.caption)
+    assert "GTZAN tracks" in sidebar and "cross-validated accuracy" in at.sidebar.metric[0].label
+    engine = at.sidebar.radio[0]
+    assert engine.value == engine_settings(MODEL_DIR)["default_engine"] and list(engine.options)[0]
+    assert list(at.sidebar.dataframe[0].value.columns) == ["genre", *ENGINES]
+
+
+def test_engine_choice_changes_the_analysis_and_tags(tmp_path: Path) -> None:
+    at = fresh_app()
+    song = write_audio(tmp_path / "song.wav", synth_song(12.0, seed=5))
+    at.file_uploader[0].upload("song.wav", song.read_bytes(), "audio/wav")
+    for engine, name in [("cnn", "MFCC CNN"), ("musicnn", "musicnn + genre head"), ("ensemble", "Ensemble (both)")]:
+        at.sidebar.radio[0].set_value(engine).run()
+        assert not at.exception and not at.error and HEADLINE.match(at.header[0].value)
+        assert any(f"analysed by the {name} engine" in c.value for c in at.caption), engine
+        sounds_like = [m.value for m in at.markdown if m.value.startswith("**Sounds like:**")]
+        assert len(sounds_like) == (engine != "cnn") and (not sounds_like or sounds_like[0].count(" · ") == 2)
+        assert name in at.sidebar.metric[0].label
 
 
 def test_upload_mp3_shows_genre_chart_and_timeline(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""classifier.py: the Prediction contract on real model output; silence; uploads; batches with failures."""
+"""classifier.py: the Prediction contract on real model output of every engine; silence; uploads; batches."""
 from __future__ import annotations
 
 import io
@@ -7,15 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codeFeature.classifier import Failure, GenreClassifier, Prediction
-from codeFeature.config import GENRES, N_SEGMENTS, SAMPLE_RATE
-from codeFeature.errors import SilentAudioError
+from codeFeature.classifier import Failure, GenreClassifier, Prediction, engine_settings
+from codeFeature.config import ENGINES, GENRES, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, MSD_TAGS, N_SEGMENTS, SAMPLE_RATE
+from codeFeature.errors import ModelFilesError, SilentAudioError
 from conftest import synth_song, write_audio
 
 
 @pytest.fixture(scope="module")
 def classifier() -> GenreClassifier:
     return GenreClassifier()
+
+
+@pytest.fixture(scope="module")
+def engines() -> dict[str, GenreClassifier]:
+    return {engine: GenreClassifier(engine=engine) for engine in ENGINES}
 
 
 def _check(prediction: Prediction) -> None:
@@ -62,9 +67,42 @@ def test_silent_segments_are_left_out_and_all_silent_is_an_error(classifier: Gen
         classifier.classify(write_audio(tmp_path / "silence.wav", np.zeros(10 * SAMPLE_RATE, np.float32)))
 
 
+def test_default_engine_is_the_one_training_chose(classifier: GenreClassifier) -> None:
+    assert classifier.engine == engine_settings(MODEL_DIR)["default_engine"] and classifier.engine in ENGINES
+
+
+def test_every_engine_and_the_ensemble_is_the_weighted_mean(engines: dict[str, GenreClassifier],
+                                                            song_mp3: Path) -> None:
+    results = {engine: classifier.classify(song_mp3) for engine, classifier in engines.items()}
+    for engine, prediction in results.items():
+        _check(prediction)
+        assert prediction.engine == engine
+    assert results["cnn"].tags == ()
+    for engine in ("musicnn", "ensemble"):
+        tags = results[engine].tags
+        assert len(tags) == 5 and all(tag in MSD_TAGS and 0 <= p <= 1 for tag, p in tags)
+        assert [p for _, p in tags] == sorted((p for _, p in tags), reverse=True)
+    assert results["musicnn"].tags == pytest.approx(results["ensemble"].tags)
+    weight = engines["ensemble"].musicnn_weight
+    for genre in GENRES:
+        mixed = weight * results["musicnn"].probabilities[genre] + (1 - weight) * results["cnn"].probabilities[genre]
+        assert results["ensemble"].probabilities[genre] == pytest.approx(mixed, abs=1e-6)
+
+
+def test_unknown_engine_or_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="engine must be one of"):
+        GenreClassifier(engine="svm")
+    for name in (MODEL_JSON, MODEL_WEIGHTS):  # a folder with the CNN only
+        (tmp_path / name).write_bytes((MODEL_DIR / name).read_bytes())
+    assert GenreClassifier(tmp_path).engine == "cnn"  # no ensemble.json: the CNN is the default
+    with pytest.raises(ModelFilesError, match="musicnn_convert"):
+        GenreClassifier(tmp_path, engine="musicnn")
+
+
 def test_to_dict_is_the_cli_contract(classifier: GenreClassifier, song_wav: Path) -> None:
     result = classifier.classify(song_wav).to_dict()
-    assert set(result) == {"file", "genre", "probabilities", "segments", "duration_s", "elapsed_s"}
+    assert set(result) == {"file", "genre", "probabilities", "segments", "duration_s", "elapsed_s", "engine",
+                           "tags"}
     assert set(result["segments"][0]) == {"start", "end", "silent", "probabilities"}
     assert result["genre"] in GENRES
 

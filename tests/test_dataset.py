@@ -98,3 +98,28 @@ def test_training_sees_exactly_what_serving_computes(tmp_path: Path) -> None:
     track = dataset.discover(tmp_path)[3]
     served = mfcc_features(load_segments(track.clip).audio).astype(np.float16)
     np.testing.assert_array_equal(dataset.compute_track_features(track, seed=0).eval[0], served)
+
+
+def test_musicnn_cache_holds_what_serving_computes(tmp_path: Path) -> None:
+    from codeFeature import musicnn
+    from codeFeature.file_split import load_segments
+
+    make_dataset(tmp_path / "data", per_genre=1, seconds=4.0, excerpts=True)
+    tracks = dataset.discover(tmp_path / "data")[:2]
+    kept, embeddings = dataset.load_features(tracks, tmp_path / "cache", workers=1, log=lambda _: None,
+                                             kind="musicnn", output="penultimate")
+    variants = len(dataset.augment.VARIANTS)
+    assert len(kept) == 2 and len(list((tmp_path / "cache").glob("*-musicnn-*.npz"))) == 2
+    # A full clip: ten judged segments and its random crops; an excerpt-only track: one looped segment.
+    assert embeddings[0].eval.shape == (variants, N_SEGMENTS, 200)
+    assert embeddings[0].crops.shape == (variants, dataset.CLIP_CROPS, 200)
+    served = musicnn.embed(musicnn.load_musicnn(), load_segments(tracks[0].clip).audio)["penultimate"]
+    np.testing.assert_allclose(embeddings[0].eval[0].astype(np.float32), served, atol=0.02, rtol=2e-3)
+    _, tags = dataset.load_features(tracks, tmp_path / "cache", workers=1, log=lambda _: None, kind="musicnn",
+                                    output="tags")
+    assert tags[1].eval.shape == (variants, 1, 50) and tags[1].crops.shape == (variants, dataset.EXCERPT_CROPS, 50)
+
+
+def test_unknown_feature_kind() -> None:
+    with pytest.raises(ValueError, match="kind must be one of"):
+        dataset.load_features([], Path("."), kind="chroma")

@@ -104,11 +104,26 @@ def test_one_hour_file_is_sampled_across_its_length(inputs: dict[str, Path]) -> 
 
 
 def test_human_output_and_exit_zero(inputs: dict[str, Path]) -> None:
-    result = run_cli(str(inputs["mp3"]))
+    result = run_cli("--engine", "ensemble", str(inputs["mp3"]))
     assert result.returncode == 0, result.stderr
-    first, second = result.stdout.splitlines()
+    first, second, third = result.stdout.splitlines()
     assert first.startswith(f"{inputs['mp3']}: ") and "%" in first and "30.0 s of audio" in first
+    assert "classified by ensemble" in first
     assert second.strip().startswith("segments:") and len(second.split()) == 11
+    assert third.strip().startswith("sounds like: ") and third.count(" · ") == 2
+
+
+@pytest.mark.parametrize("engine", ["cnn", "musicnn"])
+def test_engine_choice(inputs: dict[str, Path], engine: str) -> None:
+    result = run_cli("--json", "--engine", engine, str(inputs["mp3"]))
+    line = json.loads(result.stdout)
+    assert result.returncode == 0 and line["engine"] == engine and line["genre"] in GENRES
+    assert (line["tags"] == {}) == (engine == "cnn")
+
+
+def test_unknown_engine_is_a_usage_error(inputs: dict[str, Path]) -> None:
+    result = run_cli("--engine", "svm", str(inputs["mp3"]))
+    assert result.returncode == 2 and "invalid choice" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_folder_input_and_bad_file_in_human_mode(tmp_path: Path) -> None:

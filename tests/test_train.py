@@ -1,4 +1,4 @@
-"""train.py: a tiny end-to-end run writes loadable model files and honest, track-grouped metrics."""
+"""train.py: a tiny end-to-end run writes loadable model files of every engine and honest, track-grouped metrics."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from codeFeature import train
-from codeFeature.config import GENRES, METRICS_JSON, MODEL_JSON, MODEL_WEIGHTS
+from codeFeature.classifier import GenreClassifier
+from codeFeature.config import (ENGINES, ENSEMBLE_JSON, GENRES, HEAD_JSON, HEAD_WEIGHTS, METRICS_JSON, MODEL_JSON,
+                                MODEL_WEIGHTS, MUSICNN_JSON, MUSICNN_LICENSE, MUSICNN_WEIGHTS)
 from codeFeature.model import load_model
 from conftest import make_dataset
 
@@ -19,32 +21,49 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     data = make_dataset(root / "data", per_genre=3, seconds=5.0, excerpts=True)
     out = root / "model"
     code = train.main(["--data", str(data), "--out", str(out), "--cache", str(root / "cache"), "--folds", "2",
-                       "--max-epochs", "3", "--min-epochs", "1", "--workers", "2"])
+                       "--max-epochs", "3", "--min-epochs", "1", "--workers", "2", "--head-epochs", "5"])
     assert code == 0
     return out, json.loads((out / METRICS_JSON).read_text())
 
 
-def test_writes_model_metrics_and_confusion(run: tuple[Path, dict]) -> None:
+def test_writes_every_engine_metrics_and_confusion(run: tuple[Path, dict], song_wav: Path) -> None:
     out, report = run
-    for name in (MODEL_JSON, MODEL_WEIGHTS, METRICS_JSON, "confusion.png"):
-        assert (out / name).is_file()
-    model = load_model(out)
-    assert model.count_params() == report["model"]["parameters"]
-    assert report["model"]["trained_on"]["tracks"] == 60 and report["model"]["genres"] == list(GENRES)
+    for name in (MODEL_JSON, MODEL_WEIGHTS, HEAD_JSON, HEAD_WEIGHTS, MUSICNN_JSON, MUSICNN_WEIGHTS, MUSICNN_LICENSE,
+                 ENSEMBLE_JSON, METRICS_JSON, "confusion.png"):
+        assert (out / name).is_file(), name
+    assert load_model(out).count_params() == report["engines"]["cnn"]["parameters"]
+    assert report["data"]["tracks"] == 60 and report["genres"] == list(GENRES)
     assert report["command"].startswith("python -m codeFeature.train --data")
+    assert set(report["engines"]) == set(ENGINES)
+    for engine in ENGINES:  # the folder is complete: every engine loads and classifies from it
+        assert GenreClassifier(out, engine).classify(song_wav).engine == engine
 
 
 def test_metrics_cover_every_track_once_per_variant(run: tuple[Path, dict]) -> None:
     _, report = run
-    cv = report["evaluation"]["cv"]
-    assert sum(r["held_out_tracks"] for r in cv["runs"]) == 60
-    for variant in ("original", "modern", "modern_lossy"):
-        track = cv[variant]["track"]
-        assert track["n"] == 60 and sum(c["support"] for c in track["per_class"].values()) == 60
-        assert 0.0 <= track["accuracy"] <= 1.0 and len(track["confusion"]) == 10
-    # 30 full clips give ten segments each, 30 excerpt-only tracks one.
-    assert cv["original"]["segment"]["n"] == 30 * 10 + 30
-    assert cv["original_full_clips_only"]["n"] == 30
+    for engine in ENGINES:
+        cv = report["engines"][engine]["evaluation"]["cv"]
+        assert sum(r["held_out_tracks"] for r in cv["runs"]) == 60
+        for variant in ("original", "modern", "modern_lossy"):
+            track = cv[variant]["track"]
+            assert track["n"] == 60 and sum(c["support"] for c in track["per_class"].values()) == 60
+            assert 0.0 <= track["accuracy"] <= 1.0 and len(track["confusion"]) == 10
+        # 30 full clips give ten segments each, 30 excerpt-only tracks one.
+        assert cv["original"]["segment"]["n"] == 30 * 10 + 30
+        assert cv["original_full_clips_only"]["n"] == 30
+
+
+def test_ensemble_weight_and_default_engine_are_the_best_measured(run: tuple[Path, dict]) -> None:
+    out, report = run
+    ensemble = report["engines"]["ensemble"]
+    scores = ensemble["weight_scores"]
+    assert len(scores) == 11 and scores[f"{ensemble['musicnn_weight']:.1f}"] == max(scores.values())
+    robust = {engine: train._robust_score(details["evaluation"]) for engine, details in report["engines"].items()}
+    assert robust[report["default_engine"]] == max(robust.values())
+    assert robust["ensemble"] == pytest.approx(max(scores.values()), abs=1e-4)
+    settings = json.loads((out / ENSEMBLE_JSON).read_text())
+    assert settings["default_engine"] == report["default_engine"]
+    assert settings["musicnn_weight"] == ensemble["musicnn_weight"]
 
 
 def test_folds_never_share_a_track() -> None:
