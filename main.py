@@ -134,8 +134,8 @@ def headline_ui(prediction: Prediction) -> None:
     if p_top - p_second < CLOSE_CALL:
         st.info(f"Close call: {top} ({p_top:.0%}) and {second} ({p_second:.0%}) are near each other; "
                 f"the song may mix both styles.")
-    st.caption(f"{prediction.duration_s:.1f} s of audio, analysed by the {ENGINE_NAMES[prediction.engine]} "
-               f"engine in {prediction.elapsed_s:.2f} s from ten {SEGMENT_SECONDS:.0f}-second segments.")
+    st.caption(f"{prediction.duration_s:.1f} s of audio, analysed in {prediction.elapsed_s:.2f} s by the "
+               f"{ENGINE_NAMES[prediction.engine]} engine from ten {SEGMENT_SECONDS:.0f}-second segments.")
 
 
 def genre_chart_ui(prediction: Prediction) -> None:
