@@ -30,6 +30,7 @@ ENGINE_NAMES = {"cnn": "MFCC CNN", "musicnn": "musicnn + genre head", "ensemble"
 ENGINE_HELP = {"cnn": "a small CNN over 13 MFCCs, trained on GTZAN only",
                "musicnn": "a network pretrained on the Million Song Dataset, with a genre head trained on GTZAN",
                "ensemble": "a weighted average of the two"}
+ENGINE_COLUMNS = {"cnn": "cnn", "musicnn": "musicnn", "ensemble": "both"}
 GENRE_COLOURS = ["#1f77b4", "#aec7e8", "#ff7f0e", "#e377c2", "#2ca02c", "#17becf", "#7f7f7f", "#ffbb78",
                  "#98df8a", "#d62728"]
 
@@ -177,21 +178,23 @@ def inside_ui(analysis: Analysis) -> None:
                for i, s in enumerate(analysis.prediction.segments)]
     index = choices.index(st.selectbox("Segment", choices))
     audio = analysis.segments.audio[index]
+    judged_by = analysis.features  # the model inputs this engine computed
     wave_tab, mel_tab, mfcc_tab, chroma_tab = st.tabs(
-        ["Waveform", "Log-mel (musicnn input)", "MFCC (CNN input)", "Chroma"])
+        ["Waveform", "Log-mel (musicnn input)" if "log_mel" in judged_by else "Mel spectrogram",
+         "MFCC (CNN input)" if "mfcc" in judged_by else "MFCC", "Chroma"])
     with wave_tab:
         step = max(1, len(audio) // 2000)
         st.line_chart(pd.DataFrame({"seconds": np.arange(0, len(audio), step) / SAMPLE_RATE,
                                     "amplitude": audio[::step]}), x="seconds", y="amplitude", height=220)
     with mel_tab:
-        if "log_mel" in analysis.features:
-            _heatmap(analysis.features["log_mel"][index].T, "mel band", "log10(1 + 10⁴·power)")
+        if "log_mel" in judged_by:
+            _heatmap(judged_by["log_mel"][index].T, "mel band", "log10(1 + 10⁴·power)")
             st.caption(f"Exactly what musicnn judged: 96 mel bands at {MUSICNN_SAMPLE_RATE // 1000} kHz.")
         else:
             mel = librosa.power_to_db(librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE), ref=np.max)
             _heatmap(mel, "mel band", "dB")
     with mfcc_tab:
-        mfcc = analysis.features.get("mfcc")
+        mfcc = judged_by.get("mfcc")
         _heatmap((mfcc[index] if mfcc is not None else mfcc_features(audio[None])[0])[:, :, 0].T, "coefficient",
                  "value")
     with chroma_tab:
@@ -216,14 +219,15 @@ def sidebar_ui(metrics: dict | None) -> str:
         engine = st.radio("Engine", ENGINES, index=ENGINES.index(default), label_visibility="collapsed",
                           format_func=lambda e: ENGINE_NAMES[e] + (" (best measured)" if e == default else ""),
                           key="engine")
-        st.caption(f"{ENGINE_NAMES[engine]}: {ENGINE_HELP[engine]}.")
+        st.caption(f"{ENGINE_NAMES[engine]}: {ENGINE_HELP[engine]}. Recall per genre below; \"both\" is the "
+                   f"ensemble.")
         if metrics is None:
             st.warning("No metrics.json next to the models: train them with `python -m codeFeature.train`.")
             return engine
         cv = metrics["engines"].get(engine, {}).get("evaluation", {}).get("cv")
         if cv is not None:
             clips = cv["original_full_clips_only"]
-            st.metric(f"{ENGINE_NAMES[engine]}: cross-validated accuracy (full clips)", f"{clips['accuracy']:.0%}",
+            st.metric("Cross-validated accuracy (full clips)", f"{clips['accuracy']:.0%}",
                       help=f"Held-out GTZAN tracks, {len(cv['runs'])}-fold, by track; macro recall "
                            f"{clips['macro_recall']:.0%}; loud + lossy copies "
                            f"{cv['modern_lossy']['track']['accuracy']:.0%} (all tracks).")
@@ -235,13 +239,13 @@ def sidebar_ui(metrics: dict | None) -> str:
 
 
 def _engine_table(metrics: dict) -> pd.DataFrame:
-    """Per-genre cross-validated recall of every engine, side by side."""
+    """Per-genre cross-validated recall of every engine, side by side (short column names: the sidebar is narrow)."""
     columns = {"genre": list(GENRES)}
     for engine, details in metrics["engines"].items():
         cv = details["evaluation"].get("cv")
         if cv is not None:
             per_class = cv["original"]["track"]["per_class"]
-            columns[engine] = [f"{per_class[g]['recall']:.0%}" for g in GENRES]
+            columns[ENGINE_COLUMNS[engine]] = [f"{per_class[g]['recall']:.0%}" for g in GENRES]
     return pd.DataFrame(columns)
 
 

@@ -111,8 +111,8 @@ def _read_splits(folder: Path) -> dict[str, str]:
 FEATURE_KINDS = ("mfcc", "musicnn")  # the CNN's MFCC matrices; musicnn's outputs (see musicnn.OUTPUTS)
 
 
-def load_features(tracks: list[Track], cache_dir: Path, seed: int = 0, workers: int | None = None,
-                  log=print, kind: str = "mfcc", output: str = "penultimate") -> tuple[list[Track], list[TrackFeatures]]:
+def load_features(tracks: list[Track], cache_dir: Path, seed: int = 0, workers: int | None = None, log=print,
+                  kind: str = "mfcc", output: str = "penultimate") -> tuple[list[Track], list[TrackFeatures]]:
     """Features of `tracks`, computed in `workers` processes where not cached in `cache_dir`.
 
     `kind` "mfcc" gives (variants, segments, 130, 13, 1) MFCCs; "musicnn" gives (variants, segments, dims) of the

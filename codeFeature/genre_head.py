@@ -1,8 +1,8 @@
 """The genre head: musicnn's per-segment embedding in, genre probabilities out; saved as JSON + .weights.h5.
 
 Standardisation (a Normalization layer whose statistics come from the training embeddings and travel in the
-JSON) -> Dropout -> Dense hidden ReLU -> Dropout -> Dense 10 softmax. Input: (n, HEAD_INPUT_DIMS) embeddings of
-3-s segments, the musicnn output named HEAD_INPUT.
+JSON) -> Dropout -> Dense hidden ReLU -> Dropout -> Dense 10 softmax. Input: (n, dims) embeddings of 3-s
+segments, the musicnn output named config.HEAD_INPUT.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import GENRES, HEAD_INPUT, HEAD_JSON, HEAD_WEIGHTS, MODEL_DIR
+from .config import GENRES, HEAD_JSON, HEAD_WEIGHTS, MODEL_DIR
 from .errors import ModelFilesError
 
 

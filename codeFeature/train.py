@@ -35,7 +35,8 @@ from .augment import VARIANTS
 from .config import (CONFUSION_PNG, ENGINES, ENSEMBLE_JSON, GENRES, HEAD_INPUT, HEAD_JSON, HEAD_WEIGHTS,
                      HOP_LENGTH, METRICS_JSON, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, MUSICNN_JSON, MUSICNN_LICENSE,
                      MUSICNN_WEIGHTS, N_FFT, N_MELS, N_MFCC, PROJECT_DIR, SAMPLE_RATE, SEGMENT_SECONDS)
-from .errors import DatasetError, GenreClassifierError
+from .errors import DatasetError, GenreClassifierError, ModelFilesError
+from .musicnn import files as musicnn_files
 from .train_head import HeadSettings
 
 
@@ -255,6 +256,10 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
     as the CNN, and the ensemble weight and the default engine are chosen from the held-out predictions.
     Returns the metrics (also written to metrics.json)."""
     started = time.perf_counter()
+    missing = [path for path in musicnn_files(MODEL_DIR) if not path.is_file()]
+    if musicnn and missing:
+        raise ModelFilesError(f"{missing[0]} is missing: convert musicnn with `python -m codeFeature.musicnn_convert`, "
+                              f"or train the CNN alone with --no-musicnn.")
     tracks = dataset.discover(data_dir)
     log(f"{len(tracks)} tracks: " + ", ".join(f"{g} {sum(t.genre == g for t in tracks)}" for g in GENRES))
     tracks, features = dataset.load_features(tracks, cache_dir, settings.seed, workers, log)

@@ -1,7 +1,7 @@
 """Reference values for the musicnn port, computed independently of Keras (NumPy, float64) from the original
 TF1 checkpoint, following the original code's semantics. Run once, by hand, to (re)write the recorded values:
 
-    python tests/musicnn_reference.py     # downloads the musicnn wheel (not installed), writes data/musicnn_reference.json
+    python tests/musicnn_reference.py  # fetches the musicnn wheel (not installed), writes data/musicnn_reference.json
 
 `tests/test_musicnn.py` compares the Keras model and the float32 feature path against the recorded values.
 """

@@ -1,6 +1,7 @@
 """main.py, headless (Streamlit AppTest): upload -> genre, chart and timeline; bad input -> st.error; microphone."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from codeFeature.classifier import engine_settings
-from codeFeature.config import ENGINES, GENRES, MODEL_DIR
+from codeFeature.config import GENRES, METRICS_JSON, MODEL_DIR
 from conftest import synth_song, write_audio
 
 MAIN = str(Path(__file__).resolve().parent.parent / "main.py")
@@ -36,13 +37,14 @@ def test_start_page_has_inputs_and_model_facts() -> None:
     assert len(at.file_uploader) == 1 and len(at.audio_input) == 1
     assert not at.header and not at.error
     sidebar = " ".join(c.value for c in at.sidebar.caption)
-    assert "GTZAN tracks" in sidebar and "cross-validated accuracy" in at.sidebar.metric[0].label
+    assert "GTZAN tracks" in sidebar and at.sidebar.metric[0].label.startswith("Cross-validated accuracy")
     engine = at.sidebar.radio[0]
     assert engine.value == engine_settings(MODEL_DIR)["default_engine"] and list(engine.options)[0]
-    assert list(at.sidebar.dataframe[0].value.columns) == ["genre", *ENGINES]
+    assert list(at.sidebar.dataframe[0].value.columns) == ["genre", "cnn", "musicnn", "both"]
 
 
 def test_engine_choice_changes_the_analysis_and_tags(tmp_path: Path) -> None:
+    metrics = json.loads((MODEL_DIR / METRICS_JSON).read_text())
     at = fresh_app()
     song = write_audio(tmp_path / "song.wav", synth_song(12.0, seed=5))
     at.file_uploader[0].upload("song.wav", song.read_bytes(), "audio/wav")
@@ -52,7 +54,9 @@ def test_engine_choice_changes_the_analysis_and_tags(tmp_path: Path) -> None:
         assert any(f"by the {name} engine" in c.value for c in at.caption), engine
         sounds_like = [m.value for m in at.markdown if m.value.startswith("**Sounds like:**")]
         assert len(sounds_like) == (engine != "cnn") and (not sounds_like or sounds_like[0].count(" · ") == 2)
-        assert name in at.sidebar.metric[0].label
+        assert at.sidebar.caption[0].value.startswith(f"{name}: ")
+        measured = metrics["engines"][engine]["evaluation"]["cv"]["original_full_clips_only"]["accuracy"]
+        assert at.sidebar.metric[0].value == f"{measured:.0%}"
 
 
 def test_upload_mp3_shows_genre_chart_and_timeline(tmp_path: Path) -> None:

@@ -101,3 +101,10 @@ def _fake_tracks(n: int):
     feats = [TrackFeatures(rng.normal(size=(3, 2, 130, 13, 1)).astype(np.float16),
                            rng.normal(size=(3, 2, 130, 13, 1)).astype(np.float16)) for _ in range(n)]
     return tracks, feats
+
+
+def test_missing_musicnn_files_are_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(train, "MODEL_DIR", tmp_path / "empty")
+    code = train.main(["--data", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert code == 2 and "musicnn_convert" in capsys.readouterr().err
