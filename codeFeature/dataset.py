@@ -7,10 +7,12 @@ Layouts read:
 A track is one GTZAN clip id (`blues.00012`): its full clip and its excerpt belong to it together, so no split
 ever puts parts of one track on both sides.
 
-Per track the cache holds, for every augmentation variant (see `augment.VARIANTS`):
+Per track the cache holds, for every augmentation variant (see `augment.VARIANTS`), the features of
 - `eval`: the segments the app would judge (ten for a full clip, cut exactly as serving cuts them; one looped
   excerpt for a track that only has an excerpt), and
-- `crops`: random 3-s crops at any offset, for training.
+- `crops`: random 3-s crops at any offset, for training;
+as MFCCs in one file, and as musicnn's outputs (`eval_<output>`, `crops_<output>`) in another. Both are computed
+from the same audio (`variant_audio`) and keyed on the files' contents and every setting that shapes them.
 """
 from __future__ import annotations
 

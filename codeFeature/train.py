@@ -157,6 +157,7 @@ def fit(data: _Data, train_idx: np.ndarray, settings: TrainSettings, val_idx: np
 
     from .model import build_cnn
 
+    keras.backend.clear_session()  # restart layer numbering: the saved files then do not depend on earlier runs
     keras.utils.set_random_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     mean, variance = _normalisation_stats(data, train_idx)
@@ -209,7 +210,9 @@ def _run_job(job: tuple[str, np.ndarray, np.ndarray, TrainSettings]) -> dict:
             "seconds": round(time.perf_counter() - started, 1)}
 
 
-def _jobs(data: _Data, folds: int, use_split: bool, settings: TrainSettings) -> list[tuple]:
+def evaluation_jobs(data: _Data, folds: int, use_split: bool, settings: TrainSettings) -> list[tuple]:
+    """The evaluation runs as (name, train_idx, test_idx, settings): "split" (artist-filtered lists, if the data has
+    them and `use_split`), then "cv1".."cvK" (stratified K-fold over tracks). `data` needs .tracks and .labels."""
     jobs = []
     everything = np.arange(len(data.tracks))
     if use_split:
@@ -256,6 +259,7 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
     as the CNN, and the ensemble weight and the default engine are chosen from the held-out predictions.
     Returns the metrics (also written to metrics.json)."""
     started = time.perf_counter()
+    _configure_tensorflow()  # before any TensorFlow work here: one thread, so a rerun gives the same weights
     missing = [path for path in musicnn_files(MODEL_DIR) if not path.is_file()]
     if musicnn and missing:
         raise ModelFilesError(f"{missing[0]} is missing: convert musicnn with `python -m codeFeature.musicnn_convert`, "
@@ -270,7 +274,7 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
         if len(kept) != len(tracks):  # defensive: both read the same files, so both skip the same ones
             raise DatasetError("The MFCC and musicnn features cover different tracks; clear the cache and retry.")
     data = _set_data(tracks, features)
-    jobs = _jobs(data, folds, use_split, settings)
+    jobs = evaluation_jobs(data, folds, use_split, settings)
     results = {"cnn": _evaluate_cnn(jobs, tracks, features, workers, log)}
     if embeddings is not None:
         log(f"genre head: {len(jobs)} runs")
@@ -280,7 +284,6 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
     final_epochs = epochs or (int(np.median([r["best_epoch"] for r in results["cnn"]])) if results["cnn"]
                               else settings.max_epochs)
     log(f"training the final CNN on all {len(tracks)} tracks for {final_epochs} epochs")
-    _configure_tensorflow()
     final_started = time.perf_counter()
     model, _, _ = fit(data, np.arange(len(tracks)), settings, epochs=final_epochs, log=log)
     from .model import save_model

@@ -52,6 +52,7 @@ def fit_head(embeddings: list[TrackFeatures], labels: np.ndarray, idx: np.ndarra
 
     from .genre_head import build_head
 
+    keras.backend.clear_session()  # restart layer numbering: the saved files then do not depend on earlier runs
     keras.utils.set_random_seed(settings.seed)
     x, y, w = examples(embeddings, labels, idx)
     model = build_head(x.mean(axis=0), x.var(axis=0) + 1e-6, settings.hidden, settings.dropout, settings.l2)

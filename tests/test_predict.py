@@ -133,7 +133,8 @@ def test_folder_input_and_bad_file_in_human_mode(tmp_path: Path) -> None:
     result = run_cli(str(tmp_path))
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(str(tmp_path / "a.flac")) and lines[-1] == f"{tmp_path / 'b.mp3'}: error: The file is empty."
+    assert lines[0].startswith(str(tmp_path / "a.flac"))
+    assert lines[-1] == f"{tmp_path / 'b.mp3'}: error: The file is empty."
 
 
 def test_missing_model_exits_2_with_a_message(tmp_path: Path, inputs: dict[str, Path]) -> None:

@@ -68,7 +68,7 @@ def test_ensemble_weight_and_default_engine_are_the_best_measured(run: tuple[Pat
 
 def test_folds_never_share_a_track() -> None:
     data = train._set_data(*_fake_tracks(40))
-    jobs = train._jobs(data, folds=4, use_split=False, settings=train.TrainSettings())
+    jobs = train.evaluation_jobs(data, folds=4, use_split=False, settings=train.TrainSettings())
     held_out = np.concatenate([test for _, _, test, _ in jobs])
     assert sorted(held_out) == list(range(40))
     for _, fit_idx, test_idx, _ in jobs:
@@ -80,7 +80,7 @@ def test_folds_never_share_a_track() -> None:
 def test_too_few_tracks_for_the_folds_is_a_clear_error() -> None:
     data = train._set_data(*_fake_tracks(20))
     with pytest.raises(train.DatasetError, match="at least 5 tracks"):
-        train._jobs(data, folds=5, use_split=False, settings=train.TrainSettings())
+        train.evaluation_jobs(data, folds=5, use_split=False, settings=train.TrainSettings())
 
 
 def test_epoch_draw_balances_the_classes() -> None:
