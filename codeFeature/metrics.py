@@ -1,4 +1,5 @@
-"""Evaluation figures: track- and segment-level accuracy, macro recall, per-class P/R/F1, confusion matrix."""
+"""Evaluation: held-out predictions per audio variant, and their figures (track- and segment-level accuracy, macro
+recall, per-class P/R/F1, confusion matrix)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,7 +8,27 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from .augment import VARIANTS
 from .config import GENRES
+
+
+def predict_probabilities(model, x: np.ndarray, batch: int = 2048) -> np.ndarray:
+    """A genre model's softmax outputs (float64) for (n, ...) inputs, in inference mode, `batch` rows per eager
+    call (eager: no retracing for each new number of rows)."""
+    outputs = [np.asarray(model(x[i:i + batch].astype(np.float32), training=False), dtype=np.float64)
+               for i in range(0, len(x), batch)]
+    return np.concatenate(outputs) if outputs else np.zeros((0, len(GENRES)))
+
+
+def held_out_probabilities(model, features: Sequence, idx: np.ndarray) -> dict[str, list[np.ndarray]]:
+    """Per variant (VARIANTS), the (segments, genres) probabilities of each track in `idx`, judged on its `eval`
+    segments; `features[i].eval` is (variants, segments, ...) model input (dataset.TrackFeatures)."""
+    result = {}
+    for v, variant in enumerate(VARIANTS):
+        stacked = np.concatenate([features[i].eval[v] for i in idx])
+        probs = predict_probabilities(model, stacked)
+        result[variant] = np.split(probs, np.cumsum([len(features[i].eval[v]) for i in idx])[:-1])
+    return result
 
 
 def track_probabilities(segment_probs: np.ndarray) -> np.ndarray:
@@ -43,6 +64,12 @@ def evaluate_tracks(labels: Sequence[int], segment_probs: Sequence[np.ndarray]) 
     seg_labels = np.concatenate([[label] * len(p) for label, p in zip(labels, segment_probs)])
     seg_pred = np.concatenate([np.argmax(p, axis=1) for p in segment_probs])
     return {"track": summarise(labels, track_pred), "segment": summarise(seg_labels, seg_pred)}
+
+
+def headline(evaluation: dict) -> dict | None:
+    """The summary that speaks for an engine: cross-validation if it ran, else the artist-filtered split (None if
+    neither did). `evaluation` is metrics.json's {"cv": ..., "split": ...} of one engine."""
+    return evaluation.get("cv") or evaluation.get("split")
 
 
 def plot_confusion(confusion: Sequence[Sequence[int]], title: str, path: Path) -> None:

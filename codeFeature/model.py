@@ -84,6 +84,17 @@ def load_keras(json_path: Path, weights_path: Path, hint: str = TRAIN_HINT) -> k
     return model
 
 
+def one_tensorflow_thread() -> None:
+    """Run TensorFlow on one thread in this process (processes work side by side instead, and a single thread
+    makes training reproducible), unless TensorFlow is already running here: then its settings stay."""
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # initialised earlier in this process (e.g. a test session)
+        pass
+
+
 def _architecture_json(model: keras.Model) -> str:
     config = json.loads(model.to_json())
     config.pop("compile_config", None)

@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from . import dataset, metrics, musicnn
 from .config import PROJECT_DIR
 from .train import TrainSettings, evaluation_jobs
+from .train_head import examples
 
 
 def _classifier(c: float):
@@ -37,16 +38,13 @@ def _song_vector(segments: np.ndarray) -> np.ndarray:
 def probe(embeddings: list[dataset.TrackFeatures], labels: np.ndarray, train_idx: np.ndarray,
           test_idx: np.ndarray, per_song: bool, c: float = 0.1) -> list[np.ndarray]:
     """Held-out (segments or 1, genres) probabilities of tracks `test_idx` (original audio) from one probe."""
-    if per_song:
-        x = [_song_vector(f.eval[v].astype(np.float32)) for i in train_idx for f in [embeddings[i]]
-             for v in range(len(f.eval))]
-        y = [labels[i] for i in train_idx for _ in range(len(embeddings[i].eval))]
+    if per_song:  # one example per track and variant
+        x = [_song_vector(variant.astype(np.float32)) for i in train_idx for variant in embeddings[i].eval]
+        y = [labels[i] for i in train_idx for _ in embeddings[i].eval]
         model = _classifier(c).fit(np.array(x), np.array(y))
         return [model.predict_proba(_song_vector(embeddings[i].eval[0].astype(np.float32))[None]) for i in test_idx]
-    x = [np.concatenate([f.eval.reshape(-1, f.eval.shape[-1]), f.crops.reshape(-1, f.crops.shape[-1])])
-         for f in (embeddings[i] for i in train_idx)]
-    y = np.concatenate([[labels[i]] * len(part) for i, part in zip(train_idx, x)])
-    model = _classifier(c).fit(np.concatenate(x).astype(np.float32), y)
+    x, y, _ = examples(embeddings, labels, train_idx)  # the genre head's examples; the classes balance themselves
+    model = _classifier(c).fit(x, y)
     return [model.predict_proba(embeddings[i].eval[0].astype(np.float32)) for i in test_idx]
 
 

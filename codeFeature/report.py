@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .config import GENRES, METRICS_JSON, MODEL_DIR
+from .metrics import headline
 
 _EVALUATIONS = {"cv": "grouped 5-fold CV over tracks", "split": "artist-filtered split (valid part)"}
 
@@ -32,10 +33,8 @@ def render(report: dict) -> str:
                          f"{track['macro_recall']:.3f} | {clips['accuracy']:.3f} / {clips['macro_recall']:.3f} | "
                          f"{summary['modern']['track']['accuracy']:.3f} | "
                          f"{summary['modern_lossy']['track']['accuracy']:.3f} |")
-    per_engine = {engine: (details["evaluation"].get("cv") or details["evaluation"].get("split"))
-                  for engine, details in engines.items()}
-    per_engine = {engine: summary["original"]["track"]["per_class"] for engine, summary in per_engine.items()
-                  if summary is not None}
+    per_engine = {engine: summary["original"]["track"]["per_class"] for engine, details in engines.items()
+                  if (summary := headline(details["evaluation"])) is not None}
     if per_engine:
         first = next(iter(per_engine.values()))
         lines += ["", "| genre | tracks | " + " | ".join(f"{e} precision / recall" for e in per_engine) + " |",

@@ -78,19 +78,11 @@ def _set_data(tracks: list[dataset.Track], features: list[dataset.TrackFeatures]
     return _DATA
 
 
-def _configure_tensorflow() -> None:
-    """One thread per process (runs go in parallel processes instead), unless TensorFlow is already running."""
-    import tensorflow as tf
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # initialised earlier in this process (e.g. a test session): keep its settings
-        pass
-
-
 def _init_worker(tracks: list[dataset.Track], features: list[dataset.TrackFeatures]) -> None:
+    from .model import one_tensorflow_thread
+
     _set_data(tracks, features)
-    _configure_tensorflow()
+    one_tensorflow_thread()
 
 
 def _normalisation_stats(data: _Data, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,25 +117,8 @@ def draw_epoch(data: _Data, idx: np.ndarray, rng: np.random.Generator, settings:
     return x, np.eye(len(GENRES), dtype=np.float32)[y], weights
 
 
-def predict_probabilities(model, x: np.ndarray, batch: int = 2048) -> np.ndarray:
-    """Softmax outputs for (n, 130, 13, 1) features, in inference mode."""
-    outputs = [np.asarray(model(x[i:i + batch].astype(np.float32), training=False)) for i in range(0, len(x), batch)]
-    return np.concatenate(outputs) if outputs else np.zeros((0, len(GENRES)), np.float32)
-
-
-def held_out_probabilities(model, data: _Data, idx: np.ndarray) -> dict[str, list[np.ndarray]]:
-    """Per variant, the (segments, genres) probabilities of each held-out track in `idx`."""
-    result = {}
-    for v, variant in enumerate(VARIANTS):
-        stacked = np.concatenate([data.features[i].eval[v] for i in idx])
-        probs = predict_probabilities(model, stacked)
-        sizes = np.cumsum([len(data.features[i].eval[v]) for i in idx])[:-1]
-        result[variant] = np.split(probs, sizes)
-    return result
-
-
 def _validation_score(model, data: _Data, idx: np.ndarray) -> float:
-    probs = held_out_probabilities(model, data, idx)
+    probs = metrics.held_out_probabilities(model, data.features, idx)
     labels = data.labels[idx]
     scores = [metrics.evaluate_tracks(labels, p)["track"]["macro_recall"] for p in probs.values()]
     return float(np.mean(scores))
@@ -205,7 +180,7 @@ def _run_job(job: tuple[str, np.ndarray, np.ndarray, TrainSettings]) -> dict:
     started = time.perf_counter()
     fit_idx, val_idx = _inner_split(_DATA, train_idx, settings)
     model, best_epoch, history = fit(_DATA, fit_idx, settings, val_idx)
-    probs = held_out_probabilities(model, _DATA, test_idx)
+    probs = metrics.held_out_probabilities(model, _DATA.features, test_idx)
     return {"name": name, "test_idx": test_idx, "probs": probs, "best_epoch": best_epoch, "history": history,
             "seconds": round(time.perf_counter() - started, 1)}
 
@@ -258,8 +233,10 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
     With `musicnn` (and musicnn_msd.* in class_xls/), the genre head is trained and evaluated on the same folds
     as the CNN, and the ensemble weight and the default engine are chosen from the held-out predictions.
     Returns the metrics (also written to metrics.json)."""
+    from .model import one_tensorflow_thread
+
     started = time.perf_counter()
-    _configure_tensorflow()  # before any TensorFlow work here: one thread, so a rerun gives the same weights
+    one_tensorflow_thread()  # before any TensorFlow work here, so a rerun gives the same weights
     missing = [path for path in musicnn_files(MODEL_DIR) if not path.is_file()]
     if musicnn and missing:
         raise ModelFilesError(f"{missing[0]} is missing: convert musicnn with `python -m codeFeature.musicnn_convert`, "
@@ -328,7 +305,7 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
         "engines": engines,
         "command": command,
     }
-    headline = engines[default]["evaluation"].get("cv") or engines[default]["evaluation"].get("split")
+    headline = metrics.headline(engines[default]["evaluation"])
     if headline is not None:
         title = (f"{default}: " + ("5-fold" if "cv" in engines[default]["evaluation"] else "artist-filtered split")
                  + " track-level confusion")
@@ -364,7 +341,7 @@ def _evaluate_cnn(jobs: list[tuple], tracks: list[dataset.Track], features: list
 
 def _robust_score(evaluation: dict) -> float:
     """Macro recall of held-out tracks averaged over the audio variants (CV if there is one, else the split)."""
-    summary = evaluation.get("cv") or evaluation.get("split")
+    summary = metrics.headline(evaluation)
     return float(np.mean([summary[v]["track"]["macro_recall"] for v in VARIANTS])) if summary else 0.0
 
 

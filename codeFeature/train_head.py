@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .augment import VARIANTS
+from . import metrics
 from .config import GENRES
 from .dataset import TrackFeatures
 
@@ -63,20 +63,10 @@ def fit_head(embeddings: list[TrackFeatures], labels: np.ndarray, idx: np.ndarra
     return model
 
 
-def held_out_probabilities(model, embeddings: list[TrackFeatures], idx: np.ndarray) -> dict[str, list[np.ndarray]]:
-    """Per variant, the (segments, genres) probabilities of each track in `idx` (its judged segments)."""
-    result = {}
-    for v, variant in enumerate(VARIANTS):
-        stacked = np.concatenate([embeddings[i].eval[v] for i in idx]).astype(np.float32)
-        probs = np.asarray(model(stacked, training=False), dtype=np.float64)  # eager: no retracing per batch size
-        result[variant] = np.split(probs, np.cumsum([len(embeddings[i].eval[v]) for i in idx])[:-1])
-    return result
-
-
 def run(name: str, embeddings: list[TrackFeatures], labels: np.ndarray, train_idx: np.ndarray,
         test_idx: np.ndarray, settings: HeadSettings = HeadSettings()) -> dict:
     """One evaluation run: train on `train_idx`, judge `test_idx`; the same result layout as the CNN's runs."""
     started = time.perf_counter()
     model = fit_head(embeddings, labels, train_idx, settings)
-    return {"name": name, "test_idx": test_idx, "probs": held_out_probabilities(model, embeddings, test_idx),
+    return {"name": name, "test_idx": test_idx, "probs": metrics.held_out_probabilities(model, embeddings, test_idx),
             "best_epoch": settings.epochs, "seconds": round(time.perf_counter() - started, 1)}
