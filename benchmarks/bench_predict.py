@@ -29,8 +29,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from codeFeature import audio  # noqa: E402
-from codeFeature.classifier import Failure, GenreClassifier, engine_settings  # noqa: E402
-from codeFeature.config import ENGINES  # noqa: E402
+from codeFeature.classifier import Failure, GenreClassifier  # noqa: E402
+from codeFeature.config import ENGINES, MODEL_DIR  # noqa: E402
+from codeFeature.engines import EngineSettings  # noqa: E402
 
 _GOALS = {"cnn": 0.15, "musicnn": None, "ensemble": 0.5}  # warm seconds per 30-s song
 
@@ -113,7 +114,7 @@ def main() -> None:
         cold = cold_cli(short)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows += [
-        (f"CLI cold start, one 30-s mp3 ({engine_settings()['default_engine']})",
+        (f"CLI cold start, one 30-s mp3 ({EngineSettings.read(MODEL_DIR).default_engine})",
          f"{cold:.2f} s", "(informative)", True),
         ("peak memory of this process", f"{peak_mb:.0f} MB", "(informative)", True),
     ]

@@ -1,18 +1,18 @@
 """Classify a song: load the models once, then file or upload in -> per-segment and song-level probabilities out.
 
 Three engines judge the same ten segments:
-- "cnn": the small MFCC CNN (model_cnn.*), trained on GTZAN only;
-- "musicnn": the genre head (genre_head.*) over musicnn's embedding (musicnn_msd.*, pretrained on the Million
-  Song Dataset), which also gives the MSD tags ("sounds like");
-- "ensemble": w * musicnn + (1 - w) * cnn per segment, w from ensemble.json (chosen by the training command).
+- "cnn": the small MFCC CNN (model_cnn.*); the song is the mean of its audible segments' probabilities;
+- "musicnn": the genre head (genre_head.*) over musicnn's outputs (musicnn_msd.*, pretrained on the Million Song
+  Dataset: MSD tag likelihoods, which also say what the song "sounds like", and its embedding);
+- "ensemble": w * musicnn + (1 - w) * cnn, w from engines.json (chosen by the training command).
+Every prediction says whether the engine is sure of it (confidence.judge, margin from engines.json).
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +20,15 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import file_split
+from . import confidence, file_split
 from .audio import AudioSource
-from .config import ENGINES, ENSEMBLE_JSON, GENRES, HEAD_INPUT, MODEL_DIR, MSD_TAGS, N_SEGMENTS, SEGMENT_SAMPLES
-from .errors import GenreClassifierError, ModelFilesError, SilentAudioError
+from .config import ENGINES, GENRES, HEAD_INPUTS, MODEL_DIR, MSD_TAGS, N_SEGMENTS, SEGMENT_SAMPLES
+from .engines import EngineSettings
+from .errors import GenreClassifierError, SilentAudioError
 from .feature_extractor_cnn import mfcc_features
 from .feature_extractor_musicnn import musicnn_features
+from .genre_head import head_inputs, song_rows
+from .song import audible_mean, mix, top_k
 
 TOP_TAGS = 5  # MSD tags reported per song
 
@@ -49,7 +52,8 @@ class SegmentResult:
 
 @dataclass(frozen=True)
 class Prediction:
-    """A song's result: song-level probabilities (mean of its non-silent segments), the segments, timings."""
+    """A song's result: song-level probabilities (from its non-silent segments), the segments, timings, and
+    whether the engine is sure (`confident`; if not, `doubt` says why in one line)."""
 
     file: str
     probabilities: dict[str, float]
@@ -58,6 +62,8 @@ class Prediction:
     elapsed_s: float
     engine: str = "cnn"
     tags: tuple[tuple[str, float], ...] = ()  # the song's top MSD tags, most likely first (musicnn engines)
+    confident: bool = True
+    doubt: str | None = None
 
     @property
     def genre(self) -> str:
@@ -79,6 +85,8 @@ class Prediction:
             "elapsed_s": round(self.elapsed_s, 4),
             "engine": self.engine,
             "tags": {tag: round(p, 4) for tag, p in self.tags},
+            "confident": self.confident,
+            "doubt": self.doubt,
         }
 
 
@@ -97,23 +105,10 @@ class Failure:
         return {"file": self.file, "error": self.error}
 
 
-def engine_settings(model_dir: Path = MODEL_DIR) -> dict:
-    """ensemble.json from `model_dir` ({"default_engine", "musicnn_weight", ...}); for a folder without it (a CNN
-    trained alone), the CNN as default."""
-    path = Path(model_dir) / ENSEMBLE_JSON
-    settings = {"default_engine": "cnn", "musicnn_weight": 0.5}
-    if path.is_file():
-        try:
-            settings.update(json.loads(path.read_text()))
-        except (ValueError, TypeError) as exc:
-            raise ModelFilesError(f"{path} is not a settings file written by the training command: {exc}") from exc
-    return settings
-
-
 class GenreClassifier:
     """The models of one engine from `model_dir` (class_xls/ by default), loaded once; thread-safe for prediction.
 
-    `engine` is one of ENGINES; None means the default the training command chose (ensemble.json)."""
+    `engine` is one of ENGINES; None means the default the training command chose (engines.json)."""
 
     def __init__(self, model_dir: Path = MODEL_DIR, engine: str | None = None) -> None:
         from .genre_head import load_head
@@ -121,14 +116,15 @@ class GenreClassifier:
         from .musicnn import load_musicnn
 
         self.model_dir = Path(model_dir)
-        settings = engine_settings(self.model_dir)
-        self.engine = engine or settings["default_engine"]
+        self.settings = EngineSettings.read(self.model_dir)
+        self.engine = engine or self.settings.default_engine
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, not {self.engine!r}")
-        self.musicnn_weight = float(settings["musicnn_weight"])
         self.cnn = load_model(self.model_dir) if self.engine != "musicnn" else None
         self.musicnn = load_musicnn(self.model_dir) if self.engine != "cnn" else None
-        self.head = load_head(self.model_dir) if self.engine != "cnn" else None
+        self.head = None
+        if self.musicnn is not None:
+            self.head = load_head(self.model_dir, sum(self.musicnn.output[n].shape[-1] for n in HEAD_INPUTS))
         # One song is ten small matrices: BLAS/OpenMP worker threads gain nothing there, and their spin-waiting
         # steals the cores from the ffmpeg processes decoding the windows.
         threadpool_limits(limits=1)
@@ -136,7 +132,7 @@ class GenreClassifier:
     def warm_up(self) -> None:
         """Run a silent song's segments through features and models, so the first real song pays no compile
         cost."""
-        self.segment_probabilities(self.features(np.zeros((N_SEGMENTS, SEGMENT_SAMPLES), np.float32)))
+        self.judge(self.features(np.zeros((N_SEGMENTS, SEGMENT_SAMPLES), np.float32)), [False] * N_SEGMENTS)
 
     def features(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         """(n, SEGMENT_SAMPLES) segments -> this engine's model inputs: {"mfcc": (n, 130, 13, 1)} for the CNN,
@@ -148,46 +144,54 @@ class GenreClassifier:
             inputs["log_mel"] = musicnn_features(audio)
         return inputs
 
-    def segment_probabilities(self, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Model inputs from `features` -> ((n, 10) genre probabilities, (n, 50) MSD tag likelihoods or None).
+    def judge(self, features: dict[str, np.ndarray],
+              silent: Sequence[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Model inputs of a song's segments (from `features`) and their silence flags -> (song probabilities
+        (genres,), segment probabilities (n, genres), the song's MSD tag likelihoods (50,) or None).
 
-        Inference mode throughout; the compiled predict step is ~4x faster than an eager call on these models."""
-        cnn = tags = musicnn = None
+        Each engine's song comes from its audible segments (song.audible_mean; for the head, of its inputs, see
+        genre_head.song_rows); the ensemble is song.mix of the two. Inference mode throughout; the compiled predict
+        step is ~4x faster than an eager call on these models."""
+        cnn = head = tags = None
         if self.cnn is not None:
-            cnn = np.asarray(self.cnn.predict_on_batch(features["mfcc"]), dtype=np.float64)
+            segments = np.asarray(self.cnn.predict_on_batch(features["mfcc"]), dtype=np.float64)
+            cnn = audible_mean(segments, silent), segments
         if self.musicnn is not None:
             outputs = self.musicnn.predict_on_batch(features["log_mel"])
-            tags = np.asarray(outputs["tags"], dtype=np.float64)
-            musicnn = np.asarray(self.head.predict_on_batch(outputs[HEAD_INPUT]), dtype=np.float64)
+            probs = np.asarray(self.head.predict_on_batch(song_rows(head_inputs(outputs), silent)), dtype=np.float64)
+            head = probs[0], probs[1:]
+            tags = audible_mean(outputs["tags"], silent)
         if cnn is None:
-            return musicnn, tags
-        if musicnn is None:
-            return cnn, tags
-        return self.musicnn_weight * musicnn + (1 - self.musicnn_weight) * cnn, tags
+            return (*head, tags)
+        if head is None:
+            return (*cnn, tags)
+        weight = self.settings.musicnn_weight
+        return mix(head[0], cnn[0], weight), mix(head[1], cnn[1], weight), tags
 
     def classify_features(self, segments: file_split.Segments, features: dict[str, np.ndarray], name: str,
                           started: float) -> Prediction:
         """Judge cut segments and their model inputs; `started` (perf_counter) dates the elapsed time.
 
         Raises SilentAudioError if every segment is silent."""
-        audible = ~np.asarray(segments.silent)
-        if not audible.any():
+        if all(segments.silent):
             raise SilentAudioError("The audio is silent (or nearly): there is no music to judge.")
-        probs, tags = self.segment_probabilities(features)
-        song = probs[audible].mean(axis=0)
+        song, probs, tags = self.judge(features, segments.silent)
+        probabilities = dict(zip(GENRES, song.tolist()))
+        verdict = confidence.judge(song, self.settings.margin(self.engine), tags)
         top_tags: tuple[tuple[str, float], ...] = ()
         if tags is not None:
-            song_tags = tags[audible].mean(axis=0)
-            top_tags = tuple((MSD_TAGS[i], float(song_tags[i])) for i in np.argsort(-song_tags)[:TOP_TAGS])
+            top_tags = tuple((MSD_TAGS[i], float(tags[i])) for i in top_k(tags, TOP_TAGS))
         return Prediction(
             file=name,
-            probabilities=dict(zip(GENRES, song.tolist())),
+            probabilities=probabilities,
             segments=tuple(SegmentResult(start, end, dict(zip(GENRES, p.tolist())), bool(silent))
                            for start, end, p, silent in zip(segments.starts, segments.ends, probs, segments.silent)),
             duration_s=segments.duration_s,
             elapsed_s=time.perf_counter() - started,
             engine=self.engine,
             tags=top_tags,
+            confident=verdict.confident,
+            doubt=confidence.explain(verdict, probabilities),
         )
 
     def analyse(self, source: AudioSource, name: str | None = None,

@@ -52,8 +52,18 @@ MSD_TAGS: tuple[str, ...] = (
 # Engines, cheapest first: the MFCC CNN, the genre head over musicnn, and their weighted average.
 ENGINES: tuple[str, ...] = ("cnn", "musicnn", "ensemble")
 
-# The genre head reads this musicnn output of each segment (chosen by track-level cross-validation).
-HEAD_INPUT = "penultimate"
+# The genre head reads these musicnn outputs of each segment, side by side (tags as logits; chosen by
+# `python -m codeFeature.probe`, see README): what MSD's real-world tags say, then the 200-number embedding.
+HEAD_INPUTS: tuple[str, ...] = ("tags", "penultimate")
+
+# "Sounds like none of the ten": MSD tags that name no genre of ours, and those that name one (or a style of one).
+# A song is outside the ten when its strongest outside tag reaches OUTSIDE_MIN_LIKELIHOOD and beats every genre tag.
+OUTSIDE_TAGS: tuple[str, ...] = ("electronic", "electronica", "electro", "House", "ambient", "chillout",
+                                 "experimental", "folk")
+GENRE_TAGS: tuple[str, ...] = ("rock", "pop", "jazz", "metal", "blues", "country", "Hip-Hop", "classic rock",
+                               "hard rock", "heavy metal", "alternative rock", "indie rock", "punk",
+                               "Progressive rock", "indie pop", "soul", "rnb", "funk", "oldies", "dance")
+OUTSIDE_MIN_LIKELIHOOD = 0.3
 
 # A segment quieter than this (RMS, dB relative to full scale) counts as silence.
 SILENCE_DBFS = -60.0
@@ -68,7 +78,7 @@ MUSICNN_WEIGHTS = "musicnn_msd.weights.h5"
 MUSICNN_LICENSE = "musicnn_msd.LICENSE.md"
 HEAD_JSON = "genre_head.json"
 HEAD_WEIGHTS = "genre_head.weights.h5"
-ENSEMBLE_JSON = "ensemble.json"  # the engines' settings: ensemble weight, default engine
+ENGINES_JSON = "engines.json"  # what the models expect and how they are combined (written by training)
 METRICS_JSON = "metrics.json"
 CONFUSION_PNG = "confusion.png"
 

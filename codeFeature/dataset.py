@@ -37,19 +37,21 @@ from .feature_extractor_cnn import mfcc_features
 
 CLIPS_DIR, EXCERPTS_DIR, SPLITS_DIR = "genres_original", "excerpts_2to3s", "splits"
 CLIP_CROPS, EXCERPT_CROPS = 12, 3  # random crops per variant
-_FEATURE_VERSION = 1  # bump when the cached MFCC arrays change meaning
-_MUSICNN_VERSION = 1  # ... the cached musicnn outputs
+_FEATURE_VERSION = 2  # bump when the cached MFCC arrays change meaning
+_MUSICNN_VERSION = 2  # ... the cached musicnn outputs
 
 
 @dataclass(frozen=True)
 class Track:
-    """One GTZAN track: its id, genre, full clip and/or short excerpt, and its artist-filtered split if known."""
+    """One track: its id, genre, full clip and/or short excerpt, its artist-filtered split (GTZAN) and its artist
+    (real songs) where known."""
 
     track_id: str
     genre: str
     clip: Path | None = None
     excerpt: Path | None = None
     split: str | None = None
+    artist: str | None = None
 
     @property
     def label(self) -> int:
@@ -58,10 +60,13 @@ class Track:
 
 @dataclass(frozen=True)
 class TrackFeatures:
-    """Cached features of one track: `eval` (variants, segments, 130, 13, 1), `crops` (variants, crops, ...)."""
+    """Cached features of one track: `eval` (variants, segments, ...) model inputs of the judged segments, `crops`
+    (variants, crops, ...) of random crops, `silent` (variants, segments) bool: the judged segments serving would
+    leave out of the song's result."""
 
     eval: np.ndarray
     crops: np.ndarray
+    silent: np.ndarray
 
 
 def discover(data_dir: Path) -> list[Track]:
@@ -145,17 +150,20 @@ def load_features(tracks: list[Track], cache_dir: Path, seed: int = 0, workers: 
         if track.track_id in failed:
             continue
         with np.load(path) as stored:
-            features.append(TrackFeatures(stored[names[0]], stored[names[1]]))
+            features.append(TrackFeatures(stored[names[0]], stored[names[1]], stored["silent"]))
         kept.append(track)
     return kept, features
 
 
 def _cache_key(track: Track, seed: int, kind: str = "mfcc") -> str:
-    parts: list[object] = [_FEATURE_VERSION, seed, SAMPLE_RATE, N_MFCC, N_FFT, HOP_LENGTH, N_MELS,
-                           CLIP_CROPS, EXCERPT_CROPS, list(augment.VARIANTS)]
+    """The cache file's key: every setting that shapes `kind`'s features, and the contents of the files read."""
+    parts: list[object]
     if kind == "musicnn":
         parts = [kind, _MUSICNN_VERSION, seed, SAMPLE_RATE, CLIP_CROPS, EXCERPT_CROPS, list(augment.VARIANTS),
                  _file_digest(musicnn.files(MODEL_DIR)[1])]
+    else:
+        parts = [_FEATURE_VERSION, seed, SAMPLE_RATE, N_MFCC, N_FFT, HOP_LENGTH, N_MELS, CLIP_CROPS, EXCERPT_CROPS,
+                 list(augment.VARIANTS)]
     parts += [_file_digest(path) for path in (track.clip, track.excerpt) if path is not None]
     return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:12]
 
@@ -215,16 +223,18 @@ def variant_audio(track: Track, seed: int) -> Iterator[tuple[np.ndarray, np.ndar
 
 def compute_track_features(track: Track, seed: int) -> TrackFeatures:
     """MFCCs of one track for every variant; float16 to halve the cache. Deterministic for a given seed."""
-    evals, crops = zip(*((mfcc_features(e), mfcc_features(c)) for e, c in variant_audio(track, seed)))
-    return TrackFeatures(np.stack(evals).astype(np.float16), np.stack(crops).astype(np.float16))
+    evals, crops, silent = zip(*((mfcc_features(e), mfcc_features(c), file_split.is_silent(e))
+                                 for e, c in variant_audio(track, seed)))
+    return TrackFeatures(np.stack(evals).astype(np.float16), np.stack(crops).astype(np.float16), np.stack(silent))
 
 
 def compute_track_embeddings(track: Track, seed: int) -> dict[str, np.ndarray]:
     """musicnn outputs of one track for every variant, as {"eval_<output>": (variants, segments, dims),
-    "crops_<output>": ...} in float16, for every output in musicnn.OUTPUTS."""
+    "crops_<output>": ...} in float16, for every output in musicnn.OUTPUTS, and "silent" (variants, segments)."""
     model = _musicnn_model()
-    per_variant = [(musicnn.embed(model, e), musicnn.embed(model, c)) for e, c in variant_audio(track, seed)]
-    arrays = {}
+    audio_per_variant = list(variant_audio(track, seed))
+    per_variant = [(musicnn.embed(model, e), musicnn.embed(model, c)) for e, c in audio_per_variant]
+    arrays = {"silent": np.stack([file_split.is_silent(e) for e, _ in audio_per_variant])}
     for output in musicnn.OUTPUTS:
         arrays[f"eval_{output}"] = np.stack([e[output] for e, _ in per_variant]).astype(np.float16)
         arrays[f"crops_{output}"] = np.stack([c[output] for _, c in per_variant]).astype(np.float16)
@@ -234,12 +244,9 @@ def compute_track_embeddings(track: Track, seed: int) -> dict[str, np.ndarray]:
 @lru_cache(maxsize=1)
 def _musicnn_model():
     """This worker's musicnn, on one thread (the workers run side by side)."""
-    import tensorflow as tf
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # TensorFlow already running in this process: keep its settings
-        pass
+    from .model import one_tensorflow_thread
+
+    one_tensorflow_thread()
     return musicnn.load_musicnn(MODEL_DIR)
 
 

@@ -1,8 +1,9 @@
-"""Evaluation: held-out predictions per audio variant, and their figures (track- and segment-level accuracy, macro
-recall, per-class P/R/F1, confusion matrix)."""
+"""Evaluation: held-out predictions per audio variant, and their figures (track- and segment-level accuracy, top-3,
+macro recall, per-class P/R/F1, confusion matrix)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,41 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from .augment import VARIANTS
 from .config import GENRES
+from .song import audible_mean, mix, top_k
+
+
+@dataclass(frozen=True)
+class TrackPrediction:
+    """One track as an engine judged it: `song` (genres,) probabilities, as the app reports the song, and
+    `segments` (segments, genres), the judged segments' own."""
+
+    song: np.ndarray
+    segments: np.ndarray
+
+
+@dataclass
+class Run:
+    """One evaluation run of one engine: its name ("split", "cv1", ...), the held-out track indices, and per audio
+    variant (VARIANTS) the TrackPrediction of each of them, in `test_idx` order."""
+
+    name: str
+    test_idx: np.ndarray
+    predictions: dict[str, list[TrackPrediction]]
+    best_epoch: int | None = None
+    seconds: float = 0.0
+    history: list[float] = field(default_factory=list)
+
+
+def mixed_runs(musicnn: Sequence[Run], cnn: Sequence[Run], weight: float) -> list[Run]:
+    """The ensemble's runs: `song.mix` of the two engines' predictions of the same held-out tracks."""
+    runs = []
+    for head, net in zip(musicnn, cnn):
+        assert head.name == net.name and np.array_equal(head.test_idx, net.test_idx)
+        runs.append(Run(head.name, head.test_idx, {
+            variant: [TrackPrediction(mix(m.song, c.song, weight), mix(m.segments, c.segments, weight))
+                      for m, c in zip(head.predictions[variant], net.predictions[variant])]
+            for variant in VARIANTS}))
+    return runs
 
 
 def predict_probabilities(model, x: np.ndarray, batch: int = 2048) -> np.ndarray:
@@ -20,20 +56,16 @@ def predict_probabilities(model, x: np.ndarray, batch: int = 2048) -> np.ndarray
     return np.concatenate(outputs) if outputs else np.zeros((0, len(GENRES)))
 
 
-def held_out_probabilities(model, features: Sequence, idx: np.ndarray) -> dict[str, list[np.ndarray]]:
-    """Per variant (VARIANTS), the (segments, genres) probabilities of each track in `idx`, judged on its `eval`
-    segments; `features[i].eval` is (variants, segments, ...) model input (dataset.TrackFeatures)."""
+def held_out_probabilities(model, features: Sequence, idx: np.ndarray) -> dict[str, list[TrackPrediction]]:
+    """Per variant (VARIANTS), the TrackPrediction of each track in `idx` by a per-segment model (the CNN), judged
+    on its `eval` segments: the song is `song.audible_mean` of them, as serving does. `features[i]` is a
+    dataset.TrackFeatures ((variants, segments, ...) model inputs and silence flags)."""
     result = {}
     for v, variant in enumerate(VARIANTS):
         stacked = np.concatenate([features[i].eval[v] for i in idx])
-        probs = predict_probabilities(model, stacked)
-        result[variant] = np.split(probs, np.cumsum([len(features[i].eval[v]) for i in idx])[:-1])
+        probs = np.split(predict_probabilities(model, stacked), np.cumsum([len(features[i].eval[v]) for i in idx])[:-1])
+        result[variant] = [TrackPrediction(audible_mean(p, features[i].silent[v]), p) for i, p in zip(idx, probs)]
     return result
-
-
-def track_probabilities(segment_probs: np.ndarray) -> np.ndarray:
-    """(segments, genres) probabilities of one track -> (genres,): the mean, as the app reports a song."""
-    return np.asarray(segment_probs, dtype=np.float64).mean(axis=0)
 
 
 def summarise(labels: Sequence[int], predictions: Sequence[int]) -> dict:
@@ -55,20 +87,23 @@ def summarise(labels: Sequence[int], predictions: Sequence[int]) -> dict:
     }
 
 
-def evaluate_tracks(labels: Sequence[int], segment_probs: Sequence[np.ndarray]) -> dict:
-    """Figures for a set of held-out tracks: `segment_probs[i]` is (segments, genres) for track i.
+def evaluate_tracks(labels: Sequence[int], predictions: Sequence[TrackPrediction]) -> dict:
+    """Figures for a set of held-out tracks, `predictions[i]` of track i with genre index `labels[i]`.
 
-    Returns {"track": summarise(...) on mean probabilities, "segment": summarise(...) on every segment}.
+    Returns {"track": summarise(...) of the song probabilities plus "top3_accuracy", "segment": summarise(...) of
+    every judged segment}.
     """
-    track_pred = [int(np.argmax(track_probabilities(p))) for p in segment_probs]
-    seg_labels = np.concatenate([[label] * len(p) for label, p in zip(labels, segment_probs)])
-    seg_pred = np.concatenate([np.argmax(p, axis=1) for p in segment_probs])
-    return {"track": summarise(labels, track_pred), "segment": summarise(seg_labels, seg_pred)}
+    track = summarise(labels, [int(top_k(p.song, 1)[0]) for p in predictions])
+    hits = [label in top_k(p.song, 3) for label, p in zip(labels, predictions)]
+    track["top3_accuracy"] = round(float(np.mean(hits)), 4) if hits else 0.0
+    seg_labels = np.concatenate([[label] * len(p.segments) for label, p in zip(labels, predictions)])
+    seg_pred = np.concatenate([np.argmax(p.segments, axis=1) for p in predictions])
+    return {"track": track, "segment": summarise(seg_labels, seg_pred)}
 
 
 def headline(evaluation: dict) -> dict | None:
-    """The summary that speaks for an engine: cross-validation if it ran, else the artist-filtered split (None if
-    neither did). `evaluation` is metrics.json's {"cv": ..., "split": ...} of one engine."""
+    """The GTZAN summary that speaks for an engine: cross-validation if it ran, else the artist-filtered split (None
+    if neither did). `evaluation` is metrics.json's {"cv": ..., "split": ..., "realsongs": ...} of one engine."""
     return evaluation.get("cv") or evaluation.get("split")
 
 

@@ -2,10 +2,11 @@
 
     python -m codeFeature.predict song.mp3 more/ [--json] [--engine cnn|musicnn|ensemble]
 
-The engine defaults to the one the training command measured best (class_xls/ensemble.json).
+The engine defaults to the one the training command measured best (class_xls/engines.json).
 Human-readable by default; with --json, one JSON object per input on stdout, in input order:
 {"file", "genre", "probabilities", "segments": [{"start", "end", "silent", "probabilities"}], "duration_s",
-"elapsed_s", "engine", "tags"} ("tags": the top MSD tags, empty for the cnn engine) or {"file", "error"}.
+"elapsed_s", "engine", "tags", "confident", "doubt"} ("tags": the top MSD tags, empty for the cnn engine;
+"confident": whether the engine is sure; "doubt": why not, in one line, or null) or {"file", "error"}.
 Exit status: 0 if every input was classified, 1 if any failed, 2 if the model could not be loaded.
 """
 from __future__ import annotations
@@ -44,6 +45,8 @@ def describe(result: Prediction | Failure) -> str:
              f"classified by {result.engine} in {result.elapsed_s:.2f} s", f"  segments: {timeline}"]
     if result.tags:
         lines.append("  sounds like: " + " · ".join(tag for tag, _ in result.tags[:3]))
+    if result.doubt:
+        lines.append(f"  {result.doubt}")
     return "\n".join(lines)
 
 

@@ -12,41 +12,56 @@ from pathlib import Path
 from .config import GENRES, METRICS_JSON, MODEL_DIR
 from .metrics import headline
 
-_EVALUATIONS = {"cv": "grouped 5-fold CV over tracks", "split": "artist-filtered split (valid part)"}
+_EVALUATIONS = {"realsongs": "real songs, artist-grouped 5-fold CV", "cv": "GTZAN, grouped 5-fold CV over tracks",
+                "split": "GTZAN, artist-filtered split (valid part)"}
 
 
 def render(report: dict) -> str:
-    """Markdown: a summary table (one row per engine and evaluation, with the audio variants) and a per-genre
-    table of every engine's cross-validated precision / recall."""
+    """Markdown: a summary table (one row per engine and evaluation, real songs first, with the confidence rule and
+    the audio variants) and a per-genre table (real-song recall, GTZAN cross-validated precision / recall)."""
     engines = report["engines"]
-    lines = ["| engine | evaluation | held-out tracks | track accuracy | macro recall | full clips only: accuracy / "
-             "macro recall | loud master | loud + lossy |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| engine | evaluation | held-out tracks | top-1 accuracy | top-3 accuracy | macro recall | confident: "
+             "share / right | full clips only: accuracy / macro recall | loud master | loud + lossy |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for kind, title in _EVALUATIONS.items():
         for engine, details in engines.items():
             summary = details["evaluation"].get(kind)
             if summary is None:
                 continue
-            track, clips = summary["original"]["track"], summary["original_full_clips_only"]
+            track = summary["track"] if kind == "realsongs" else summary["original"]["track"]
+            clips = summary.get("original_full_clips_only")
+            sure = summary["confidence"]
             name = f"**{engine}** (default)" if engine == report["default_engine"] else engine
-            lines.append(f"| {name} | {title} | {track['n']} | {track['accuracy']:.3f} | "
-                         f"{track['macro_recall']:.3f} | {clips['accuracy']:.3f} / {clips['macro_recall']:.3f} | "
+            lines.append(f"| {name} | {title} | {track['n']} | {track['accuracy']:.3f} | {track['top3_accuracy']:.3f} | "
+                         f"{track['macro_recall']:.3f} | {sure['coverage']:.2f} / {sure['accuracy']:.3f} | "
+                         + (f"{clips['accuracy']:.3f} / {clips['macro_recall']:.3f}" if clips else "–") + " | "
                          f"{summary['modern']['track']['accuracy']:.3f} | "
                          f"{summary['modern_lossy']['track']['accuracy']:.3f} |")
-    per_engine = {engine: summary["original"]["track"]["per_class"] for engine, details in engines.items()
-                  if (summary := headline(details["evaluation"])) is not None}
-    if per_engine:
-        first = next(iter(per_engine.values()))
-        lines += ["", "| genre | tracks | " + " | ".join(f"{e} precision / recall" for e in per_engine) + " |",
-                  "|---|---|" + "---|" * len(per_engine)]
-        lines += [f"| {genre} | {first[genre]['support']} | "
-                  + " | ".join(f"{c[genre]['precision']:.2f} / {c[genre]['recall']:.2f}" for c in per_engine.values())
-                  + " |" for genre in GENRES]
+    real = {e: d["evaluation"]["realsongs"]["track"]["per_class"] for e, d in engines.items()
+            if "realsongs" in d["evaluation"]}
+    gtzan = {e: summary["original"]["track"]["per_class"] for e, d in engines.items()
+             if (summary := headline(d["evaluation"])) is not None}
+    if real or gtzan:
+        header = ["genre"]
+        header += ["real songs", *(f"{e} real recall" for e in real)] if real else []
+        header += ["GTZAN tracks", *(f"{e} GTZAN precision / recall" for e in gtzan)] if gtzan else []
+        lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for genre in GENRES:
+            cells = [genre]
+            if real:
+                cells += [str(next(iter(real.values()))[genre]["support"])]
+                cells += [f"{c[genre]['recall']:.2f}" if c[genre]["support"] else "–" for c in real.values()]
+            if gtzan:
+                cells += [str(next(iter(gtzan.values()))[genre]["support"])]
+                cells += [f"{c[genre]['precision']:.2f} / {c[genre]['recall']:.2f}" for c in gtzan.values()]
+            lines.append("| " + " | ".join(cells) + " |")
     ensemble = engines.get("ensemble")
     if ensemble is not None:
         lines += ["", f"Ensemble: {ensemble['musicnn_weight']:.1f} × musicnn + "
-                      f"{1 - ensemble['musicnn_weight']:.1f} × CNN per segment. Default engine: "
-                      f"{report['default_engine']}."]
+                      f"{1 - ensemble['musicnn_weight']:.1f} × CNN. Default engine: {report['default_engine']}. "
+                      "Not sure below a margin of "
+                      + ", ".join(f"{d['min_margin']:.2f} ({e})" for e, d in engines.items())
+                      + " between the top two genres."]
     return "\n".join(lines)
 
 

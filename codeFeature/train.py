@@ -1,18 +1,21 @@
-"""Train the engines on a GTZAN-layout folder, evaluate them by track, and write the model files and metrics.
+"""Train the engines on GTZAN (and real songs), evaluate them by track, and write the model files and metrics.
 
-    python -m codeFeature.train --data ../shared/gtzan            # evaluate (CV + split), then train the shipped models
+    python -m codeFeature.train --data ../shared/gtzan --realsongs ../shared/realsongs   # what made class_xls/
     python -m codeFeature.train --data genres_original --folds 0  # just train, fixed number of epochs
 
-Engines: the MFCC CNN (trained here), the genre head over musicnn's pretrained embedding (trained here, see
+Engines: the MFCC CNN (trained here), the genre head over musicnn's pretrained outputs (trained here, see
 train_head), and their ensemble (weight chosen here from held-out predictions).
 
 Evaluation never puts segments of one track on both sides: tracks are the unit of every split.
-1. `cv`: stratified k-fold over tracks; every track is held out once; figures pool the held-out predictions.
+1. `cv`: stratified k-fold over GTZAN tracks; every track is held out once; figures pool the held-out predictions.
 2. `split`: the artist-filtered train/valid lists (when the folder has them): no artist on both sides.
-Each run stops early on a track-level score (macro recall over the original and augmented versions of an inner
-validation set of tracks, after at least `min_epochs`). The shipped model is then trained on every track for the
+3. `realsongs` (with --realsongs): the real songs are split into k folds by artist (no artist on both sides), and
+   cv run k also trains on the other real folds and holds out fold k; the split run trains on all of them.
+Each CNN run stops early on a track-level score (macro recall over the original and augmented versions of an inner
+validation set of tracks, after at least `min_epochs`). The shipped CNN is then trained on every track for the
 median of the runs' best epoch counts. The genre head is evaluated on the same runs. Written next to the models:
-`metrics.json` (every engine side by side), `ensemble.json` (weight and default engine), `confusion.png`.
+`metrics.json` (every engine side by side), `engines.json` (what the models expect, the ensemble weight, the
+default engine, each engine's "not sure" margin), `confusion.png`.
 """
 from __future__ import annotations
 
@@ -23,20 +26,27 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from typing import NamedTuple
 
-from . import dataset, metrics, train_head
+import numpy as np
+from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold, train_test_split
+
+from . import confidence, dataset, metrics, realsongs, train_head
 from .augment import VARIANTS
-from .config import (CONFUSION_PNG, ENGINES, ENSEMBLE_JSON, GENRES, HEAD_INPUT, HEAD_JSON, HEAD_WEIGHTS,
-                     HOP_LENGTH, METRICS_JSON, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, MUSICNN_JSON, MUSICNN_LICENSE,
-                     MUSICNN_WEIGHTS, N_FFT, N_MELS, N_MFCC, PROJECT_DIR, SAMPLE_RATE, SEGMENT_SECONDS)
+from .config import (CONFUSION_PNG, ENGINES, ENGINES_JSON, GENRES, HEAD_INPUTS, HEAD_JSON, HEAD_WEIGHTS, METRICS_JSON,
+                     MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, MUSICNN_JSON, MUSICNN_LICENSE, MUSICNN_WEIGHTS, N_MELS,
+                     N_MFCC, PROJECT_DIR)
+from .engines import EngineSettings, feature_settings
 from .errors import DatasetError, GenreClassifierError, ModelFilesError
+from .genre_head import head_inputs
+from .metrics import Run
 from .musicnn import files as musicnn_files
+from .song import audible_mean
 from .train_head import HeadSettings
 
 
@@ -59,12 +69,22 @@ class TrainSettings:
     seed: int = 0
 
 
+class Job(NamedTuple):
+    """One evaluation run: its name ("split", "cv1", ...), the tracks it trains on and those it holds out."""
+
+    name: str
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    settings: TrainSettings
+
+
 @dataclass
 class _Data:
     tracks: list[dataset.Track]
     features: list[dataset.TrackFeatures]
     labels: np.ndarray
     pools: list[np.ndarray]  # per track: every cached segment of every variant, float16
+    real: np.ndarray  # per track: a real song (not GTZAN)
 
 
 _DATA: _Data | None = None  # this process's data: set by `train`, or by `_init_worker` in a worker process
@@ -74,7 +94,8 @@ def _set_data(tracks: list[dataset.Track], features: list[dataset.TrackFeatures]
     global _DATA
     pools = [np.concatenate([f.crops.reshape(-1, *f.crops.shape[2:]), f.eval.reshape(-1, *f.eval.shape[2:])])
              for f in features]
-    _DATA = _Data(tracks, features, np.array([t.label for t in tracks]), pools)
+    _DATA = _Data(tracks, features, np.array([t.label for t in tracks]), pools,
+                  np.array([realsongs.is_real(t) for t in tracks], dtype=bool))
     return _DATA
 
 
@@ -174,65 +195,114 @@ def _inner_split(data: _Data, idx: np.ndarray, settings: TrainSettings) -> tuple
                             stratify=labels if can_stratify else None)
 
 
-def _run_job(job: tuple[str, np.ndarray, np.ndarray, TrainSettings]) -> dict:
+def _run_job(job: Job) -> Run:
     """Worker: train on `train_idx` (early-stopped on an inner split), predict held-out `test_idx`."""
-    name, train_idx, test_idx, settings = job
     started = time.perf_counter()
-    fit_idx, val_idx = _inner_split(_DATA, train_idx, settings)
-    model, best_epoch, history = fit(_DATA, fit_idx, settings, val_idx)
-    probs = metrics.held_out_probabilities(model, _DATA.features, test_idx)
-    return {"name": name, "test_idx": test_idx, "probs": probs, "best_epoch": best_epoch, "history": history,
-            "seconds": round(time.perf_counter() - started, 1)}
+    fit_idx, val_idx = _inner_split(_DATA, job.train_idx, job.settings)
+    model, best_epoch, history = fit(_DATA, fit_idx, job.settings, val_idx)
+    return Run(job.name, job.test_idx, metrics.held_out_probabilities(model, _DATA.features, job.test_idx),
+               best_epoch, round(time.perf_counter() - started, 1), history)
 
 
-def evaluation_jobs(data: _Data, folds: int, use_split: bool, settings: TrainSettings) -> list[tuple]:
-    """The evaluation runs as (name, train_idx, test_idx, settings): "split" (artist-filtered lists, if the data has
-    them and `use_split`), then "cv1".."cvK" (stratified K-fold over tracks). `data` needs .tracks and .labels."""
+def evaluation_jobs(data: _Data, folds: int, use_split: bool, settings: TrainSettings) -> list[Job]:
+    """The evaluation runs: "split" (artist-filtered lists, if the data has them and `use_split`; it also trains on
+    every real song), then "cv1".."cvK": stratified K-fold over the GTZAN tracks, each paired with one of K folds of
+    the real songs grouped by artist. `data` needs .tracks, .labels and .real."""
     jobs = []
-    everything = np.arange(len(data.tracks))
+    gtzan, real = np.flatnonzero(~data.real), np.flatnonzero(data.real)
     if use_split:
-        train = np.array([i for i, t in enumerate(data.tracks) if t.split == "train"])
-        valid = np.array([i for i, t in enumerate(data.tracks) if t.split == "valid"])
+        train = np.array([i for i in gtzan if data.tracks[i].split == "train"], dtype=int)
+        valid = np.array([i for i in gtzan if data.tracks[i].split == "valid"], dtype=int)
         if len(train) and len(valid):
-            jobs.append(("split", train, valid, settings))
+            jobs.append(Job("split", np.concatenate([train, real]), valid, settings))
     if folds >= 2:
-        counts = np.bincount(data.labels)
+        counts = np.bincount(data.labels[gtzan])
         if counts[counts > 0].min() < folds:
             raise DatasetError(f"Every genre needs at least {folds} tracks for {folds}-fold cross-validation; "
                                f"use --folds with a smaller number or 0.")
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=settings.seed)
-        for k, (train, test) in enumerate(splitter.split(everything, data.labels)):
-            jobs.append((f"cv{k + 1}", train, test, settings))
+        gtzan_folds = StratifiedKFold(n_splits=folds, shuffle=True, random_state=settings.seed).split(
+            gtzan, data.labels[gtzan])
+        real_folds = _real_folds(data, real, folds, settings.seed)
+        for k, ((train, test), (real_train, real_test)) in enumerate(zip(gtzan_folds, real_folds)):
+            jobs.append(Job(f"cv{k + 1}", np.concatenate([gtzan[train], real[real_train]]),
+                            np.concatenate([gtzan[test], real[real_test]]), settings))
     return jobs
 
 
-def _summarise_runs(data: _Data, results: list[dict], kind: str) -> dict | None:
-    runs = [r for r in results if (r["name"] == "split") == (kind == "split")]
-    if not runs:
+def _real_folds(data: _Data, real: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`folds` (train, test) positions into `real`, each artist on one side (empty folds without real songs)."""
+    empty = np.array([], dtype=int)
+    if len(real) == 0:
+        return [(empty, empty)] * folds
+    artists = [data.tracks[i].artist for i in real]
+    if len(set(artists)) < folds:
+        raise DatasetError(f"The real songs need at least {folds} artists for {folds}-fold cross-validation.")
+    if np.bincount(data.labels[real]).max() < folds:  # too few songs of every genre to stratify
+        return list(GroupKFold(n_splits=folds).split(real, groups=artists))
+    with warnings.catch_warnings():  # a genre with fewer songs than folds is fine: it is held out where it falls
+        warnings.simplefilter("ignore", UserWarning)
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        return list(splitter.split(real, data.labels[real], artists))
+
+
+_HELD_OUT = {"cv": "GTZAN tracks of the cross-validation runs", "split": "the artist-filtered valid tracks",
+             "realsongs": "real songs held out by artist-grouped cross-validation: every song judged by a model "
+                          "fitted without any song of its artist"}
+
+
+def summarise_runs(data: _Data, runs: list[Run], kind: str, tags: list[np.ndarray] | None = None,
+                   min_margin: float | None = None) -> dict | None:
+    """The figures of `kind` ("cv", "split" or "realsongs", see _HELD_OUT) from an engine's runs; None if they
+    hold out no such track. With `min_margin`, also the selective accuracy of the confidence rule (original
+    audio); `tags[i]`: track i's song-level MSD tags, for engines that have them."""
+    real = kind == "realsongs"
+    chosen = [r for r in runs if (r.name == "split") == (kind == "split")]
+    keep = [(r, np.array([data.real[i] == real for i in r.test_idx], dtype=bool)) for r in chosen]
+    idx = np.concatenate([r.test_idx[mask] for r, mask in keep]) if keep else np.array([], dtype=int)
+    if len(idx) == 0:
         return None
-    idx = np.concatenate([r["test_idx"] for r in runs])
     labels = data.labels[idx]
-    summary: dict = {"runs": [{"name": r["name"], "held_out_tracks": int(len(r["test_idx"])),
-                               "best_epoch": r["best_epoch"], "seconds": r["seconds"]} for r in runs]}
+
+    def held_out(variant: str) -> list[metrics.TrackPrediction]:
+        return [p for r, mask in keep for p, k in zip(r.predictions[variant], mask) if k]
+
+    summary: dict = {"held_out": _HELD_OUT[kind],
+                     "runs": [{"name": r.name, "held_out_tracks": int(mask.sum()), "best_epoch": r.best_epoch,
+                               "seconds": r.seconds} for r, mask in keep]}
     for variant in VARIANTS:
-        probs = [p for r in runs for p in r["probs"][variant]]
-        summary[variant] = metrics.evaluate_tracks(labels, probs)
-    full = np.array([data.tracks[i].clip is not None for i in idx])
-    probs = [p for r in runs for p in r["probs"]["original"]]
-    summary["original_full_clips_only"] = metrics.evaluate_tracks(
-        labels[full], [p for p, keep in zip(probs, full) if keep])["track"]
+        summary[variant] = metrics.evaluate_tracks(labels, held_out(variant))
+    original = held_out("original")
+    if real:  # the issue's layout: realsongs.track / realsongs.segment are the original audio
+        summary.update(summary.pop("original"))
+    else:
+        full = np.array([data.tracks[i].clip is not None for i in idx])
+        summary["original_full_clips_only"] = metrics.evaluate_tracks(
+            labels[full], [p for p, f in zip(original, full) if f])["track"]
+    if min_margin is not None:
+        songs = [p.song for p in original]
+        verdicts = [confidence.judge(song, min_margin, None if tags is None else tags[i])
+                    for song, i in zip(songs, idx)]
+        summary["confidence"] = {"min_margin": min_margin, **confidence.selective(labels, songs, verdicts)}
     return summary
+
+
+def _evaluation(data: _Data, runs: list[Run], tags: list[np.ndarray] | None = None,
+                min_margin: float | None = None) -> dict:
+    """An engine's {"cv", "split", "realsongs"} summaries (those that exist)."""
+    return {kind: summary for kind in ("cv", "split", "realsongs")
+            if (summary := summarise_runs(data, runs, kind, tags, min_margin)) is not None}
 
 
 def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_split: bool = True,
           epochs: int | None = None, settings: TrainSettings = TrainSettings(), workers: int | None = None,
           command: str | None = None, musicnn: bool = True, head_settings: HeadSettings = HeadSettings(),
-          log=print) -> dict:
+          realsongs_dir: Path | None = None, log=print) -> dict:
     """The whole pipeline: features -> evaluation runs of every engine -> final models -> files in `out_dir`.
 
-    With `musicnn` (and musicnn_msd.* in class_xls/), the genre head is trained and evaluated on the same folds
-    as the CNN, and the ensemble weight and the default engine are chosen from the held-out predictions.
-    Returns the metrics (also written to metrics.json)."""
+    With `realsongs_dir`, its songs are trained on and evaluated as described in the module doc. With `musicnn`
+    (and musicnn_msd.* in class_xls/), the genre head is trained and evaluated on the same runs as the CNN, and the
+    ensemble weight, the default engine and every engine's "not sure" margin are chosen from the held-out
+    predictions. Returns the metrics (also written to metrics.json)."""
     from .model import one_tensorflow_thread
 
     started = time.perf_counter()
@@ -242,23 +312,23 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
         raise ModelFilesError(f"{missing[0]} is missing: convert musicnn with `python -m codeFeature.musicnn_convert`, "
                               f"or train the CNN alone with --no-musicnn.")
     tracks = dataset.discover(data_dir)
-    log(f"{len(tracks)} tracks: " + ", ".join(f"{g} {sum(t.genre == g for t in tracks)}" for g in GENRES))
-    tracks, features = dataset.load_features(tracks, cache_dir, settings.seed, workers, log)
-    embeddings = None
+    real_tracks = realsongs.discover(realsongs_dir) if realsongs_dir is not None else []
+    log(f"{len(tracks)} GTZAN tracks: " + ", ".join(f"{g} {sum(t.genre == g for t in tracks)}" for g in GENRES))
+    if real_tracks:
+        log(f"{len(real_tracks)} real songs by {len({t.artist for t in real_tracks})} artists")
+    tracks, features = dataset.load_features(tracks + real_tracks, cache_dir, settings.seed, workers, log)
+    head_features = song_tags = None
     if musicnn:
-        kept, embeddings = dataset.load_features(tracks, cache_dir, settings.seed, workers, log, kind="musicnn",
-                                                 output=HEAD_INPUT)
-        if len(kept) != len(tracks):  # defensive: both read the same files, so both skip the same ones
-            raise DatasetError("The MFCC and musicnn features cover different tracks; clear the cache and retry.")
+        head_features, song_tags = musicnn_inputs(tracks, cache_dir, settings.seed, workers, log)
     data = _set_data(tracks, features)
     jobs = evaluation_jobs(data, folds, use_split, settings)
-    results = {"cnn": _evaluate_cnn(jobs, tracks, features, workers, log)}
-    if embeddings is not None:
+    runs = {"cnn": _evaluate_cnn(jobs, tracks, features, workers, log)}
+    if head_features is not None:
         log(f"genre head: {len(jobs)} runs")
-        results["musicnn"] = [train_head.run(name, embeddings, data.labels, train_idx, test_idx, head_settings)
-                              for name, train_idx, test_idx, _ in jobs]
+        runs["musicnn"] = [train_head.run(job.name, head_features, data.labels, data.real, job.train_idx,
+                                          job.test_idx, head_settings) for job in jobs]
 
-    final_epochs = epochs or (int(np.median([r["best_epoch"] for r in results["cnn"]])) if results["cnn"]
+    final_epochs = epochs or (int(np.median([r.best_epoch for r in runs["cnn"]])) if runs["cnn"]
                               else settings.max_epochs)
     log(f"training the final CNN on all {len(tracks)} tracks for {final_epochs} epochs")
     final_started = time.perf_counter()
@@ -268,38 +338,40 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
     engines: dict = {"cnn": {
         "files": [MODEL_JSON, MODEL_WEIGHTS],
         "parameters": int(model.count_params()),
-        "features": {"sample_rate": SAMPLE_RATE, "segment_seconds": SEGMENT_SECONDS, "n_mfcc": N_MFCC,
-                     "n_fft": N_FFT, "hop_length": HOP_LENGTH, "n_mels": N_MELS},
+        "features": feature_settings()["cnn"],
         "epochs": final_epochs,
         "settings": asdict(settings),
         "final_fit_seconds": round(time.perf_counter() - final_started, 1),
     }}
-    if embeddings is not None:
-        log(f"training the final genre head on all {len(tracks)} tracks")
-        head = train_head.fit_head(embeddings, data.labels, np.arange(len(tracks)), head_settings)
+    weight = 0.5
+    if head_features is not None:
+        log(f"fitting the final genre head on all {len(tracks)} tracks")
+        head = train_head.fit_head(head_features, data.labels, data.real, np.arange(len(tracks)), head_settings)
         from .genre_head import files as head_files
         from .model import save_keras
         save_keras(head, *head_files(out_dir))
         _copy_musicnn(out_dir)
         engines["musicnn"] = {"files": [MUSICNN_JSON, MUSICNN_WEIGHTS, HEAD_JSON, HEAD_WEIGHTS],
-                              "head_parameters": int(head.count_params()), "head_input": HEAD_INPUT,
+                              "head_parameters": int(head.count_params()), "head_inputs": list(HEAD_INPUTS),
                               "settings": asdict(head_settings)}
-        weight, scores = choose_weight(data, results)
-        results["ensemble"] = ensemble_results(results, weight)
-        engines["ensemble"] = {"files": [ENSEMBLE_JSON], "musicnn_weight": weight, "weight_scores": scores}
-    for engine, runs in results.items():
-        engines[engine]["evaluation"] = {kind: summary for kind in ("cv", "split")
-                                         if (summary := _summarise_runs(data, runs, kind)) is not None}
-    # The best robust score; on a tie, the cheaper engine (the ensemble runs both networks).
-    default = max(engines, key=lambda e: (_robust_score(engines[e]["evaluation"]), -ENGINES.index(e)))
-    (out_dir / ENSEMBLE_JSON).write_text(json.dumps({
-        "default_engine": default, "musicnn_weight": engines.get("ensemble", {}).get("musicnn_weight", 0.5),
-        "chosen_by": "python -m codeFeature.train: the weight and the engine with the best held-out macro recall "
-                     "averaged over original, loud and loud+lossy copies (see metrics.json)"}, indent=1) + "\n")
+        weight, scores = choose_weight(data, runs)
+        runs["ensemble"] = metrics.mixed_runs(runs["musicnn"], runs["cnn"], weight)
+        engines["ensemble"] = {"files": [ENGINES_JSON], "musicnn_weight": weight, "weight_scores": scores}
+    margins = {}
+    for engine, engine_runs in runs.items():
+        tags = None if engine == "cnn" else song_tags
+        margins[engine] = engines[engine]["min_margin"] = _choose_margin(data, engine_runs, tags)
+        engines[engine]["evaluation"] = _evaluation(data, engine_runs, tags, margins[engine])
+    default = choose_default({engine: details["evaluation"] for engine, details in engines.items()})
+    EngineSettings(default, weight, margins).write(out_dir)
     report = {
-        "data": {"path": _display_path(data_dir), "tracks": len(tracks),
-                 "full_clips": sum(t.clip is not None for t in tracks),
-                 "per_genre": {g: sum(t.genre == g for t in tracks) for g in GENRES}},
+        "data": {"path": _display_path(data_dir), "tracks": int((~data.real).sum()),
+                 "full_clips": sum(t.clip is not None for t, r in zip(tracks, data.real) if not r),
+                 "per_genre": {g: sum(t.genre == g for t, r in zip(tracks, data.real) if not r) for g in GENRES},
+                 "realsongs": None if not data.real.any() else {
+                     "path": _display_path(realsongs_dir), "songs": int(data.real.sum()),
+                     "artists": len({t.artist for t, r in zip(tracks, data.real) if r}),
+                     "per_genre": {g: sum(t.genre == g for t, r in zip(tracks, data.real) if r) for g in GENRES}}},
         "genres": list(GENRES),
         "default_engine": default,
         "engines": engines,
@@ -308,11 +380,41 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
     headline = metrics.headline(engines[default]["evaluation"])
     if headline is not None:
         title = (f"{default}: " + ("5-fold" if "cv" in engines[default]["evaluation"] else "artist-filtered split")
-                 + " track-level confusion")
+                 + " track-level confusion (GTZAN)")
         metrics.plot_confusion(headline["original"]["track"]["confusion"], title, out_dir / CONFUSION_PNG)
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     (out_dir / METRICS_JSON).write_text(json.dumps(report, indent=1) + "\n")
     return report
+
+
+def musicnn_inputs(tracks: list[dataset.Track], cache_dir: Path, seed: int, workers: int | None,
+                    log) -> tuple[list[dataset.TrackFeatures], list[np.ndarray]]:
+    """The genre head's inputs of every track (eval and crops, see genre_head.head_inputs), and each track's
+    song-level MSD tags (original audio, `audible_mean` of its judged segments) for the confidence rule."""
+    outputs = {}
+    for name in dict.fromkeys(("tags", *HEAD_INPUTS)):
+        kept, outputs[name] = dataset.load_features(tracks, cache_dir, seed, workers, log, kind="musicnn",
+                                                    output=name)
+        if len(kept) != len(tracks):  # defensive: both read the same files, so both skip the same ones
+            raise DatasetError("The MFCC and musicnn features cover different tracks; clear the cache and retry.")
+    inputs = [dataset.TrackFeatures(head_inputs({n: outputs[n][i].eval for n in HEAD_INPUTS}),
+                                    head_inputs({n: outputs[n][i].crops for n in HEAD_INPUTS}),
+                                    outputs["tags"][i].silent) for i in range(len(tracks))]
+    tags = [audible_mean(f.eval[0], f.silent[0]) for f in outputs["tags"]]
+    return inputs, tags
+
+
+def _choose_margin(data: _Data, runs: list[Run], tags: list[np.ndarray] | None) -> float:
+    """The engine's "not sure" margin (confidence.choose_margin) from its held-out real songs, or its GTZAN
+    cross-validation when there are none."""
+    for kind in ("realsongs", "cv", "split"):
+        chosen = [r for r in runs if (r.name == "split") == (kind == "split")]
+        pairs = [(i, p.song) for r in chosen for i, p in zip(r.test_idx, r.predictions["original"])
+                 if data.real[i] == (kind == "realsongs")]
+        if pairs:
+            return confidence.choose_margin([data.labels[i] for i, _ in pairs], [song for _, song in pairs],
+                                            None if tags is None else [tags[i] for i, _ in pairs])
+    return 0.0
 
 
 def _copy_musicnn(out_dir: Path) -> None:
@@ -322,50 +424,52 @@ def _copy_musicnn(out_dir: Path) -> None:
             shutil.copyfile(MODEL_DIR / name, Path(out_dir) / name)
 
 
-def _evaluate_cnn(jobs: list[tuple], tracks: list[dataset.Track], features: list[dataset.TrackFeatures],
-                  workers: int | None, log) -> list[dict]:
+def _evaluate_cnn(jobs: list[Job], tracks: list[dataset.Track], features: list[dataset.TrackFeatures],
+                  workers: int | None, log) -> list[Run]:
     """Run the CNN's evaluation `jobs` in parallel processes; their results in job order."""
     if not jobs:
         return []
-    log(f"CNN evaluation: {len(jobs)} runs ({', '.join(j[0] for j in jobs)})")
+    log(f"CNN evaluation: {len(jobs)} runs ({', '.join(j.name for j in jobs)})")
     results = []
     # Spawned, not forked: a fork of a process where TensorFlow already runs can hang.
     with ProcessPoolExecutor(max_workers=min(len(jobs), workers or os.cpu_count() or 1),
                              mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                              initargs=(tracks, features)) as pool:
         for result in pool.map(_run_job, jobs):
-            log(f"  {result['name']}: best epoch {result['best_epoch']}, {result['seconds']} s")
+            log(f"  {result.name}: best epoch {result.best_epoch}, {result.seconds} s")
             results.append(result)
     return results
 
 
-def _robust_score(evaluation: dict) -> float:
-    """Macro recall of held-out tracks averaged over the audio variants (CV if there is one, else the split)."""
+def robust_score(evaluation: dict) -> float:
+    """What picks the ensemble weight and the default engine: the mean of (a) GTZAN held-out macro recall averaged
+    over the audio variants (CV if there is one, else the split) and (b) held-out real-song accuracy, of those
+    measured. Real songs are what people upload; the GTZAN variants keep loud and lossy audio in the score."""
+    parts = []
     summary = metrics.headline(evaluation)
-    return float(np.mean([summary[v]["track"]["macro_recall"] for v in VARIANTS])) if summary else 0.0
+    if summary:
+        parts.append(float(np.mean([summary[v]["track"]["macro_recall"] for v in VARIANTS])))
+    if "realsongs" in evaluation:
+        parts.append(evaluation["realsongs"]["track"]["accuracy"])
+    return float(np.mean(parts)) if parts else 0.0
 
 
-def ensemble_results(results: dict[str, list[dict]], weight: float) -> list[dict]:
-    """Runs of the ensemble: per run and held-out track, weight * musicnn + (1 - weight) * cnn probabilities."""
-    runs = []
-    for cnn, head in zip(results["cnn"], results["musicnn"]):
-        assert cnn["name"] == head["name"] and np.array_equal(cnn["test_idx"], head["test_idx"])
-        probs = {v: [weight * m + (1 - weight) * c for m, c in zip(head["probs"][v], cnn["probs"][v])]
-                 for v in VARIANTS}
-        runs.append({"name": cnn["name"], "test_idx": cnn["test_idx"], "probs": probs, "best_epoch": None,
-                     "seconds": 0.0})
-    return runs
+def choose_default(evaluations: dict[str, dict]) -> str:
+    """The default engine: the best held-out real-song accuracy (what people upload), then the best
+    `robust_score`, then the cheaper engine (the ensemble runs both networks)."""
+    def key(engine: str) -> tuple[float, float, int]:
+        real = evaluations[engine].get("realsongs")
+        return (real["track"]["accuracy"] if real else 0.0, robust_score(evaluations[engine]), -ENGINES.index(engine))
+    return max(evaluations, key=key)
 
 
-def choose_weight(data: _Data, results: dict[str, list[dict]]) -> tuple[float, dict[str, float]]:
-    """The musicnn weight in 0, 0.1 ... 1 with the best robust score on the CV runs' held-out tracks (the split's
-    if there is no CV); ties go to the larger weight (the pretrained engine holds up better on real songs).
-    Returns (weight, score of every candidate)."""
+def choose_weight(data: _Data, runs: dict[str, list[Run]]) -> tuple[float, dict[str, float]]:
+    """The musicnn weight in 0, 0.1 ... 1 with the best `robust_score` on the runs' held-out tracks; ties go to
+    the larger weight (the pretrained engine holds up better on real songs). Returns (weight, every score)."""
     scores = {}
     for weight in np.round(np.linspace(0, 1, 11), 2):
-        runs = ensemble_results(results, float(weight))
-        summary = _summarise_runs(data, runs, "cv") or _summarise_runs(data, runs, "split")
-        scores[f"{weight:.1f}"] = round(_robust_score({"cv": summary}), 4) if summary else 0.0
+        mixed = metrics.mixed_runs(runs["musicnn"], runs["cnn"], float(weight))
+        scores[f"{weight:.1f}"] = round(robust_score(_evaluation(data, mixed)), 4)
     best = max(scores, key=lambda w: (scores[w], float(w)))
     return float(best), scores
 
@@ -381,6 +485,8 @@ def _display_path(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m codeFeature.train", description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="genres_original-layout folder (see README)")
+    parser.add_argument("--realsongs", type=Path,
+                        help="real songs to train on and evaluate by artist-grouped CV (labels.csv layout)")
     parser.add_argument("--out", type=Path, default=MODEL_DIR, help="where the model and metrics go (class_xls/)")
     parser.add_argument("--cache", type=Path, default=PROJECT_DIR / ".cache" / "features",
                         help="feature cache folder")
@@ -393,24 +499,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
     parser.add_argument("--no-musicnn", action="store_true",
                         help="train and evaluate the CNN only (no genre head, no ensemble)")
-    parser.add_argument("--head-epochs", type=int, default=HeadSettings.epochs, help="epochs of the genre head")
     args = parser.parse_args(argv)
     settings = TrainSettings(max_epochs=args.max_epochs, min_epochs=min(args.min_epochs, args.max_epochs),
                              seed=args.seed)
     try:
         report = train(args.data, args.out, args.cache, args.folds, not args.no_split, args.epochs, settings,
                        args.workers, command=" ".join(["python -m codeFeature.train", *(argv or sys.argv[1:])]),
-                       musicnn=not args.no_musicnn,
-                       head_settings=HeadSettings(epochs=args.head_epochs, seed=args.seed))
+                       musicnn=not args.no_musicnn, realsongs_dir=args.realsongs)
     except GenreClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for engine, details in report["engines"].items():
         for kind, summary in details["evaluation"].items():
-            track = summary["original"]["track"]
-            print(f"{engine} {kind}: track accuracy {track['accuracy']:.3f}, macro recall "
-                  f"{track['macro_recall']:.3f} ({track['n']} tracks); loud+lossy copies "
-                  f"{summary['modern_lossy']['track']['accuracy']:.3f}")
+            track = summary["track"] if kind == "realsongs" else summary["original"]["track"]
+            print(f"{engine} {kind}: track accuracy {track['accuracy']:.3f} (top-3 {track['top3_accuracy']:.3f}), "
+                  f"macro recall {track['macro_recall']:.3f} ({track['n']} tracks); confident "
+                  f"{summary['confidence']['coverage']:.0%} of them, {summary['confidence']['accuracy']:.3f} right")
     print(f"default engine: {report['default_engine']}; wrote the model files and {args.out / METRICS_JSON} "
           f"in {report['total_seconds']:.0f} s")
     return 0

@@ -1,8 +1,10 @@
-"""Train the genre head on cached musicnn embeddings, and judge held-out tracks with it.
+"""Fit the genre head on cached musicnn outputs, and judge held-out tracks with it.
 
-Examples are single 3-s segments (the ten judged segments and the random crops, of every augmentation variant),
-weighted so that every genre, and within it every track, counts the same however many segments it has. A track's
-probabilities are the mean over its segments, exactly as for the CNN.
+One example per track and audio variant: the song's row (`genre_head.song_rows`: the mean of its judged segments'
+head inputs), exactly what serving feeds the head. Inputs are standardised; the embedding's numbers are then scaled
+by `embedding_scale` (a stronger L2 penalty on them than on the tags, whose genre boundaries come from real songs).
+Weights: every genre carries the same total, and within a genre a real song counts `real_weight` times a GTZAN
+track. The fit is scikit-learn's multinomial logistic regression (deterministic), copied into the Keras head.
 """
 from __future__ import annotations
 
@@ -11,62 +13,83 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import metrics
-from .config import GENRES
+from .augment import VARIANTS
+from .config import GENRES, HEAD_INPUTS, MSD_TAGS
 from .dataset import TrackFeatures
+from .genre_head import build_head, song_rows
+from .metrics import Run, TrackPrediction
+
+_ABSENT_LOGIT = -30.0  # bias of a genre with no training track (tiny data sets): never predicted
 
 
 @dataclass(frozen=True)
 class HeadSettings:
-    """Hyper-parameters of the genre head (recorded in metrics.json)."""
+    """Hyper-parameters of the genre head (recorded in metrics.json); chosen with `python -m codeFeature.probe`."""
 
-    epochs: int = 15
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    hidden: int = 128
-    dropout: float = 0.5
-    l2: float = 1e-3
-    label_smoothing: float = 0.1
-    seed: int = 0
+    c: float = 0.03               # inverse L2 strength of the logistic regression
+    real_weight: float = 3.0      # a real song's weight relative to a GTZAN track of the same genre
+    embedding_scale: float = 0.15  # the embedding's standardised inputs are multiplied by this
+    max_iter: int = 5000
 
 
-def examples(embeddings: list[TrackFeatures], labels: np.ndarray,
-             idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every cached segment of tracks `idx`: (x (n, dims) float32, labels (n,), weights (n,), mean 1)."""
-    xs, ys, ws = [], [], []
-    tracks_per_genre = np.bincount(labels[idx], minlength=len(GENRES))
+def song_examples(inputs: list[TrackFeatures], labels: np.ndarray, real: np.ndarray, idx: np.ndarray,
+                  settings: HeadSettings = HeadSettings()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One example per track in `idx` and variant: (x (n, dims) float32, labels (n,), weights (n,), mean 1).
+    `inputs[i]` holds head inputs (`genre_head.head_inputs`); `real[i]` says whether track i is a real song."""
+    rows, ys, ws = [], [], []
     for i in idx:
-        segments = np.concatenate([embeddings[i].eval.reshape(-1, embeddings[i].eval.shape[-1]),
-                                   embeddings[i].crops.reshape(-1, embeddings[i].crops.shape[-1])])
-        xs.append(segments.astype(np.float32))
-        ys.append(np.full(len(segments), labels[i]))
-        ws.append(np.full(len(segments), 1.0 / (len(segments) * tracks_per_genre[labels[i]])))
-    weights = np.concatenate(ws)
-    return np.concatenate(xs), np.concatenate(ys), (weights / weights.mean()).astype(np.float32)
+        for variant in range(inputs[i].eval.shape[0]):
+            rows.append(song_rows(inputs[i].eval[variant], inputs[i].silent[variant])[0])
+            ys.append(labels[i])
+            ws.append(settings.real_weight if real[i] else 1.0)
+    y, w = np.asarray(ys), np.asarray(ws, dtype=np.float64)
+    for genre in np.unique(y):
+        w[y == genre] /= w[y == genre].sum()
+    return np.asarray(rows, np.float32), y, (w / w.mean()).astype(np.float32)
 
 
-def fit_head(embeddings: list[TrackFeatures], labels: np.ndarray, idx: np.ndarray,
+def input_scale(dims: int, settings: HeadSettings) -> np.ndarray:
+    """Per input number: 1 for the tag logits, `embedding_scale` for the embedding (see module doc)."""
+    scale = np.full(dims, settings.embedding_scale, dtype=np.float64)
+    if HEAD_INPUTS[0] == "tags":
+        scale[:len(MSD_TAGS)] = 1.0
+    return scale
+
+
+def fit_head(inputs: list[TrackFeatures], labels: np.ndarray, real: np.ndarray, idx: np.ndarray,
              settings: HeadSettings = HeadSettings()):
-    """A genre head trained on tracks `idx` for settings.epochs epochs; returns the keras model."""
-    import keras
+    """A genre head fitted on tracks `idx`; returns the keras model (see module doc)."""
+    from sklearn.linear_model import LogisticRegression
 
-    from .genre_head import build_head
+    x, y, w = song_examples(inputs, labels, real, idx, settings)
+    mean, variance = x.mean(axis=0, dtype=np.float64), x.var(axis=0, dtype=np.float64) + 1e-6
+    scale = input_scale(x.shape[1], settings)
+    z = (x - mean) / np.sqrt(variance) * scale
+    fitted = LogisticRegression(C=settings.c, max_iter=settings.max_iter).fit(z, y, sample_weight=w)
+    kernel = np.zeros((x.shape[1], len(GENRES)))
+    bias = np.full(len(GENRES), _ABSENT_LOGIT)
+    coef = fitted.coef_ if len(fitted.classes_) > 2 else np.vstack([-fitted.coef_, fitted.coef_]) / 2
+    intercept = (fitted.intercept_ if len(fitted.classes_) > 2
+                 else np.concatenate([-fitted.intercept_, fitted.intercept_]) / 2)
+    kernel[:, fitted.classes_] = (coef * scale).T
+    bias[fitted.classes_] = intercept
+    return build_head(mean, variance, kernel, bias)
 
-    keras.backend.clear_session()  # restart layer numbering: the saved files then do not depend on earlier runs
-    keras.utils.set_random_seed(settings.seed)
-    x, y, w = examples(embeddings, labels, idx)
-    model = build_head(x.mean(axis=0), x.var(axis=0) + 1e-6, settings.hidden, settings.dropout, settings.l2)
-    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing))
-    model.fit(x, np.eye(len(GENRES), dtype=np.float32)[y], sample_weight=w, batch_size=settings.batch_size,
-              epochs=settings.epochs, shuffle=True, verbose=0)
-    return model
+
+def predict(head, inputs: list[TrackFeatures], idx: np.ndarray) -> dict[str, list[TrackPrediction]]:
+    """Per variant (VARIANTS), the TrackPrediction of each track in `idx` from its `song_rows`."""
+    result = {}
+    for v, variant in enumerate(VARIANTS):
+        rows = [song_rows(inputs[i].eval[v], inputs[i].silent[v]) for i in idx]
+        probs = np.asarray(head(np.concatenate(rows), training=False), dtype=np.float64)
+        parts = np.split(probs, np.cumsum([len(r) for r in rows])[:-1])
+        result[variant] = [TrackPrediction(p[0], p[1:]) for p in parts]
+    return result
 
 
-def run(name: str, embeddings: list[TrackFeatures], labels: np.ndarray, train_idx: np.ndarray,
-        test_idx: np.ndarray, settings: HeadSettings = HeadSettings()) -> dict:
-    """One evaluation run: train on `train_idx`, judge `test_idx`; the same result layout as the CNN's runs."""
+def run(name: str, inputs: list[TrackFeatures], labels: np.ndarray, real: np.ndarray, train_idx: np.ndarray,
+        test_idx: np.ndarray, settings: HeadSettings = HeadSettings()) -> Run:
+    """One evaluation run: fit on `train_idx`, judge `test_idx`."""
     started = time.perf_counter()
-    model = fit_head(embeddings, labels, train_idx, settings)
-    return {"name": name, "test_idx": test_idx, "probs": metrics.held_out_probabilities(model, embeddings, test_idx),
-            "best_epoch": settings.epochs, "seconds": round(time.perf_counter() - started, 1)}
+    head = fit_head(inputs, labels, real, train_idx, settings)
+    return Run(name, test_idx, predict(head, inputs, test_idx), seconds=round(time.perf_counter() - started, 1))

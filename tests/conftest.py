@@ -74,3 +74,17 @@ def make_dataset(root: Path, per_genre: int = 3, seconds: float = 6.0, excerpts:
                 folder.mkdir(parents=True, exist_ok=True)
                 write_audio(folder / f"{genre}.{k + per_genre:05d}.opus", song[:int(2.5 * RATE)], rate=RATE)
     return root
+
+
+def make_realsongs(root: Path, per_genre: int = 2, seconds: float = 6.0) -> Path:
+    """A tiny real-song folder (labels.csv + audio/): each song by its own artist, pitched like make_dataset's."""
+    rows = ["file,genre,artist,title"]
+    for g, genre in enumerate(GENRES):
+        for k in range(per_genre):
+            song = synth_song(seconds, seed=5000 + 100 * g + k, base_hz=110.0 * (1.25 ** g), beat_hz=1.0 + 0.4 * g)
+            name = f"audio/{genre}__artist_{g}_{k}__song_{k}.opus"
+            (root / "audio").mkdir(parents=True, exist_ok=True)
+            write_audio(root / name, song)
+            rows.append(f"{name},{genre},Artist {g}-{k},Song {k}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from codeFeature.classifier import engine_settings
 from codeFeature.config import GENRES, METRICS_JSON, MODEL_DIR
+from codeFeature.engines import EngineSettings
 from conftest import synth_song, write_audio
 
 MAIN = str(Path(__file__).resolve().parent.parent / "main.py")
@@ -37,9 +39,11 @@ def test_start_page_has_inputs_and_model_facts() -> None:
     assert len(at.file_uploader) == 1 and len(at.audio_input) == 1
     assert not at.header and not at.error
     sidebar = " ".join(c.value for c in at.sidebar.caption)
-    assert "GTZAN tracks" in sidebar and at.sidebar.metric[0].label.startswith("Cross-validated accuracy")
+    assert "GTZAN tracks" in sidebar
+    # Real songs first (what a user should expect), GTZAN below.
+    assert [m.label for m in at.sidebar.metric] == ["Right on real songs", "GTZAN cross-validation (full clips)"]
     engine = at.sidebar.radio[0]
-    assert engine.value == engine_settings(MODEL_DIR)["default_engine"] and list(engine.options)[0]
+    assert engine.value == EngineSettings.read(MODEL_DIR).default_engine and list(engine.options)[0]
     assert list(at.sidebar.dataframe[0].value.columns) == ["genre", "cnn", "musicnn", "both"]
 
 
@@ -55,8 +59,9 @@ def test_engine_choice_changes_the_analysis_and_tags(tmp_path: Path) -> None:
         sounds_like = [m.value for m in at.markdown if m.value.startswith("**Sounds like:**")]
         assert len(sounds_like) == (engine != "cnn") and (not sounds_like or sounds_like[0].count(" · ") == 2)
         assert at.sidebar.caption[0].value.startswith(f"{name}: ")
-        measured = metrics["engines"][engine]["evaluation"]["cv"]["original_full_clips_only"]["accuracy"]
-        assert at.sidebar.metric[0].value == f"{measured:.0%}"
+        evaluation = metrics["engines"][engine]["evaluation"]
+        assert at.sidebar.metric[0].value == f"{evaluation['realsongs']['track']['accuracy']:.0%}"
+        assert at.sidebar.metric[1].value == f"{evaluation['cv']['original_full_clips_only']['accuracy']:.0%}"
 
 
 def test_upload_mp3_shows_genre_chart_and_timeline(tmp_path: Path) -> None:
@@ -78,6 +83,21 @@ def test_upload_mp3_shows_genre_chart_and_timeline(tmp_path: Path) -> None:
     assert len(chart_data(at)) == 6  # + waveform, mel spectrogram, MFCC and chroma
     at.selectbox[0].select_index(4).run()
     assert [c.value for c in at.caption if "analysed in" in c.value] == first_caption
+
+
+def test_not_sure_is_said_plainly(tmp_path: Path) -> None:
+    """A synthesised chord sounds like ambient / electronic to musicnn: none of the ten genres, so not sure; the
+    page says exactly what the CLI says (run in its own process: one TensorFlow model user per test process)."""
+    song = write_audio(tmp_path / "song.wav", synth_song(12.0, seed=3))
+    cli = subprocess.run([sys.executable, "-m", "codeFeature.predict", "--json", str(song)], capture_output=True,
+                         text=True, cwd=Path(MAIN).parent, timeout=300)
+    expected = json.loads(cli.stdout)
+    assert expected["confident"] is False and expected["doubt"].startswith("Not sure: this sounds like ")
+    at = fresh_app()
+    at.file_uploader[0].upload("song.wav", song.read_bytes(), "audio/wav")
+    at.run()
+    assert not at.exception and HEADLINE.match(at.header[0].value)
+    assert [w.value for w in at.warning] == [expected["doubt"]]
 
 
 def test_percentages_of_the_chart_sum_to_100(tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codeFeature.classifier import Failure, GenreClassifier, Prediction, engine_settings
+from codeFeature.classifier import Failure, GenreClassifier, Prediction
+from codeFeature.engines import EngineSettings
+from codeFeature.song import audible_mean
 from codeFeature.config import ENGINES, GENRES, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, MSD_TAGS, N_SEGMENTS, SAMPLE_RATE
 from codeFeature.errors import ModelFilesError, SilentAudioError
 from conftest import synth_song, write_audio
@@ -31,8 +33,14 @@ def _check(prediction: Prediction) -> None:
     for segment in prediction.segments:
         assert sum(segment.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
         assert segment.end - segment.start == pytest.approx(3.0)
-    song = np.mean([list(s.probabilities.values()) for s in prediction.segments if not s.silent], axis=0)
-    np.testing.assert_allclose(list(prediction.probabilities.values()), song, atol=1e-9)
+    segments = np.array([list(s.probabilities.values()) for s in prediction.segments if not s.silent])
+    if prediction.engine == "cnn":  # the mean of the audible segments' probabilities
+        song = segments.mean(axis=0)
+    elif prediction.engine == "musicnn":  # a linear head over the mean input: softmax of the mean segment logits
+        song = np.exp(np.log(segments).mean(axis=0))
+        song /= song.sum()
+    if prediction.engine != "ensemble":  # the ensemble: see test_every_engine_and_the_ensemble_is_the_weighted_mean
+        np.testing.assert_allclose(list(prediction.probabilities.values()), song, atol=1e-5)
     assert 0 < prediction.elapsed_s < 60
 
 
@@ -56,19 +64,25 @@ def test_same_audio_as_bytes_or_file_object_gives_the_same_answer(classifier: Ge
     assert list(private_tmp.iterdir()) == []
 
 
-def test_silent_segments_are_left_out_and_all_silent_is_an_error(classifier: GenreClassifier,
+@pytest.mark.parametrize("engine", ["cnn", "musicnn"])
+def test_silent_segments_are_left_out_and_all_silent_is_an_error(engines: dict[str, GenreClassifier], engine: str,
                                                                    tmp_path: Path) -> None:
     song = synth_song(30.0)
     song[:9 * SAMPLE_RATE] = 0.0
-    prediction = classifier.classify(write_audio(tmp_path / "late_start.wav", song))
+    prediction = engines[engine].classify(write_audio(tmp_path / "late_start.wav", song))
     assert [s.silent for s in prediction.segments] == [True] * 3 + [False] * 7
-    _check(prediction)
+    _check(prediction)  # the song comes from the audible segments only
+    if engine == "cnn":  # ... by the one song-level rule that evaluation uses too
+        segments = np.array([[s.probabilities[g] for g in GENRES] for s in prediction.segments])
+        expected = audible_mean(segments, [s.silent for s in prediction.segments])
+        assert [prediction.probabilities[g] for g in GENRES] == pytest.approx(expected.tolist(), abs=1e-9)
+        assert not np.allclose(expected, segments.mean(axis=0))
     with pytest.raises(SilentAudioError, match="silent"):
-        classifier.classify(write_audio(tmp_path / "silence.wav", np.zeros(10 * SAMPLE_RATE, np.float32)))
+        engines[engine].classify(write_audio(tmp_path / "silence.wav", np.zeros(10 * SAMPLE_RATE, np.float32)))
 
 
 def test_default_engine_is_the_one_training_chose(classifier: GenreClassifier) -> None:
-    assert classifier.engine == engine_settings(MODEL_DIR)["default_engine"] and classifier.engine in ENGINES
+    assert classifier.engine == EngineSettings.read(MODEL_DIR).default_engine and classifier.engine in ENGINES
 
 
 def test_every_engine_and_the_ensemble_is_the_weighted_mean(engines: dict[str, GenreClassifier],
@@ -83,7 +97,7 @@ def test_every_engine_and_the_ensemble_is_the_weighted_mean(engines: dict[str, G
         assert len(tags) == 5 and all(tag in MSD_TAGS and 0 <= p <= 1 for tag, p in tags)
         assert [p for _, p in tags] == sorted((p for _, p in tags), reverse=True)
     assert dict(results["musicnn"].tags) == pytest.approx(dict(results["ensemble"].tags), abs=1e-6)
-    weight = engines["ensemble"].musicnn_weight
+    weight = engines["ensemble"].settings.musicnn_weight
     for genre in GENRES:
         mixed = weight * results["musicnn"].probabilities[genre] + (1 - weight) * results["cnn"].probabilities[genre]
         assert results["ensemble"].probabilities[genre] == pytest.approx(mixed, abs=1e-6)
@@ -94,7 +108,7 @@ def test_unknown_engine_or_missing_files(tmp_path: Path) -> None:
         GenreClassifier(engine="svm")
     for name in (MODEL_JSON, MODEL_WEIGHTS):  # a folder with the CNN only
         (tmp_path / name).write_bytes((MODEL_DIR / name).read_bytes())
-    assert GenreClassifier(tmp_path).engine == "cnn"  # no ensemble.json: the CNN is the default
+    assert GenreClassifier(tmp_path).engine == "cnn"  # no engines.json: the CNN is the default
     with pytest.raises(ModelFilesError, match="musicnn_convert"):
         GenreClassifier(tmp_path, engine="musicnn")
 
@@ -102,9 +116,10 @@ def test_unknown_engine_or_missing_files(tmp_path: Path) -> None:
 def test_to_dict_is_the_cli_contract(classifier: GenreClassifier, song_wav: Path) -> None:
     result = classifier.classify(song_wav).to_dict()
     assert set(result) == {"file", "genre", "probabilities", "segments", "duration_s", "elapsed_s", "engine",
-                           "tags"}
+                           "tags", "confident", "doubt"}
     assert set(result["segments"][0]) == {"start", "end", "silent", "probabilities"}
-    assert result["genre"] in GENRES
+    assert result["genre"] in GENRES and isinstance(result["confident"], bool)
+    assert (result["doubt"] is None) == result["confident"]
 
 
 def test_classify_many_keeps_order_and_reports_failures(classifier: GenreClassifier, tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codeFeature import dataset
-from codeFeature.config import GENRES, INPUT_SHAPE, N_SEGMENTS, SEGMENT_SAMPLES
+from codeFeature import audio, dataset
+from codeFeature.config import GENRES, INPUT_SHAPE, N_SEGMENTS, SAMPLE_RATE, SEGMENT_SAMPLES
 from codeFeature.errors import DatasetError
 from conftest import make_dataset, synth_song, write_audio
 
@@ -54,7 +54,12 @@ def test_loop_crop_fills_three_seconds_from_any_offset() -> None:
 def test_track_features_per_variant(tmp_path: Path) -> None:
     make_dataset(tmp_path, per_genre=1, seconds=30.0)
     track = dataset.discover(tmp_path)[0]
+    clip = audio.load(track.clip)
+    clip[:int(6.5 * SAMPLE_RATE)] = 0.0  # a silent start: serving leaves the first two segments out
+    write_audio(track.clip, clip)
     features = dataset.compute_track_features(track, seed=1)
+    assert features.silent.shape == (len(dataset.augment.VARIANTS), N_SEGMENTS)
+    assert features.silent[0].tolist() == [True, True] + [False] * 8
     variants = len(dataset.augment.VARIANTS)
     assert features.eval.shape == (variants, N_SEGMENTS, *INPUT_SHAPE)
     assert features.crops.shape == (variants, dataset.CLIP_CROPS, *INPUT_SHAPE)
@@ -118,6 +123,7 @@ def test_musicnn_cache_holds_what_serving_computes(tmp_path: Path) -> None:
     _, tags = dataset.load_features(tracks, tmp_path / "cache", workers=1, log=lambda _: None, kind="musicnn",
                                     output="tags")
     assert tags[1].eval.shape == (variants, 1, 50) and tags[1].crops.shape == (variants, dataset.EXCERPT_CROPS, 50)
+    assert tags[1].silent.shape == (variants, 1) and not tags[0].silent.any()
 
 
 def test_unknown_feature_kind() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from codeFeature.config import GENRES
-from codeFeature.metrics import evaluate_tracks, plot_confusion, summarise
+from codeFeature.metrics import TrackPrediction, evaluate_tracks, plot_confusion, summarise
 
 
 def test_summarise_by_hand() -> None:
@@ -19,12 +19,19 @@ def test_summarise_by_hand() -> None:
     assert result["confusion"][0][9] == 1 and np.sum(result["confusion"]) == 4
 
 
-def test_track_level_uses_the_mean_of_segments() -> None:
-    # Track of genre 1: two segments lean slightly to 0, one strongly to 1 -> the mean says 1.
-    track = np.array([[0.55, 0.45] + [0] * 8, [0.55, 0.45] + [0] * 8, [0.0, 1.0] + [0] * 8])
-    result = evaluate_tracks([1], [track])
-    assert result["track"]["accuracy"] == 1.0
+def test_track_level_uses_the_song_and_segment_level_every_segment() -> None:
+    # Track of genre 1: two segments lean slightly to 0, one strongly to 1; the song says 1.
+    segments = np.array([[0.55, 0.45] + [0] * 8, [0.55, 0.45] + [0] * 8, [0.0, 1.0] + [0] * 8])
+    result = evaluate_tracks([1], [TrackPrediction(segments.mean(axis=0), segments)])
+    assert result["track"]["accuracy"] == 1.0 and result["track"]["top3_accuracy"] == 1.0
     assert result["segment"]["accuracy"] == pytest.approx(1 / 3, abs=1e-4) and result["segment"]["n"] == 3
+
+
+def test_top3_accuracy() -> None:
+    song = np.array([0.4, 0.3, 0.2, 0.1] + [0.0] * 6)
+    predictions = [TrackPrediction(song, song[None])] * 4
+    result = evaluate_tracks([0, 2, 3, 9], predictions)["track"]
+    assert result["accuracy"] == 0.25 and result["top3_accuracy"] == 0.5
 
 
 def test_confusion_png(tmp_path: Path) -> None:

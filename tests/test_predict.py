@@ -106,11 +106,12 @@ def test_one_hour_file_is_sampled_across_its_length(inputs: dict[str, Path]) -> 
 def test_human_output_and_exit_zero(inputs: dict[str, Path]) -> None:
     result = run_cli("--engine", "ensemble", str(inputs["mp3"]))
     assert result.returncode == 0, result.stderr
-    first, second, third = result.stdout.splitlines()
+    first, second, third, *rest = result.stdout.splitlines()
     assert first.startswith(f"{inputs['mp3']}: ") and "%" in first and "30.0 s of audio" in first
     assert "classified by ensemble" in first
     assert second.strip().startswith("segments:") and len(second.split()) == 11
     assert third.strip().startswith("sounds like: ") and third.count(" · ") == 2
+    assert rest == [] or (len(rest) == 1 and rest[0].strip().startswith("Not sure: "))
 
 
 @pytest.mark.parametrize("engine", ["cnn", "musicnn"])
@@ -119,6 +120,7 @@ def test_engine_choice(inputs: dict[str, Path], engine: str) -> None:
     line = json.loads(result.stdout)
     assert result.returncode == 0 and line["engine"] == engine and line["genre"] in GENRES
     assert (line["tags"] == {}) == (engine == "cnn")
+    assert isinstance(line["confident"], bool) and (line["doubt"] is None) == line["confident"]
 
 
 def test_unknown_engine_is_a_usage_error(inputs: dict[str, Path]) -> None:

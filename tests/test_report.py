@@ -20,6 +20,8 @@ def test_table_has_every_genre_and_both_evaluations(capsys) -> None:
     out = capsys.readouterr().out
     assert "grouped 5-fold CV" in out and "artist-filtered split" in out
     assert all(f"| {genre} |" in out for genre in GENRES)
+    rows = [line for line in out.splitlines() if "| real songs, artist-grouped" in line]
+    assert len(rows) == 3 and out.index(rows[0]) < out.index("GTZAN, grouped")  # every engine, real songs first
 
 
 def test_missing_metrics(tmp_path: Path, capsys) -> None:

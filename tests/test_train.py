@@ -9,19 +9,22 @@ import pytest
 
 from codeFeature import train
 from codeFeature.classifier import GenreClassifier
-from codeFeature.config import (ENGINES, ENSEMBLE_JSON, GENRES, HEAD_JSON, HEAD_WEIGHTS, METRICS_JSON, MODEL_JSON,
+from codeFeature.dataset import Track, TrackFeatures
+from codeFeature.config import (ENGINES, ENGINES_JSON, GENRES, HEAD_JSON, HEAD_WEIGHTS, METRICS_JSON, MODEL_JSON,
                                 MODEL_WEIGHTS, MUSICNN_JSON, MUSICNN_LICENSE, MUSICNN_WEIGHTS)
+from codeFeature.engines import EngineSettings
 from codeFeature.model import load_model
-from conftest import make_dataset
+from conftest import make_dataset, make_realsongs
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("train")
     data = make_dataset(root / "data", per_genre=3, seconds=5.0, excerpts=True)
+    real = make_realsongs(root / "real", per_genre=2, seconds=5.0)
     out = root / "model"
-    code = train.main(["--data", str(data), "--out", str(out), "--cache", str(root / "cache"), "--folds", "2",
-                       "--max-epochs", "3", "--min-epochs", "1", "--workers", "2", "--head-epochs", "5"])
+    code = train.main(["--data", str(data), "--realsongs", str(real), "--out", str(out), "--cache",
+                       str(root / "cache"), "--folds", "2", "--max-epochs", "3", "--min-epochs", "1", "--workers", "2"])
     assert code == 0
     return out, json.loads((out / METRICS_JSON).read_text())
 
@@ -29,14 +32,28 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 def test_writes_every_engine_metrics_and_confusion(run: tuple[Path, dict], song_wav: Path) -> None:
     out, report = run
     for name in (MODEL_JSON, MODEL_WEIGHTS, HEAD_JSON, HEAD_WEIGHTS, MUSICNN_JSON, MUSICNN_WEIGHTS, MUSICNN_LICENSE,
-                 ENSEMBLE_JSON, METRICS_JSON, "confusion.png"):
+                 ENGINES_JSON, METRICS_JSON, "confusion.png"):
         assert (out / name).is_file(), name
     assert load_model(out).count_params() == report["engines"]["cnn"]["parameters"]
     assert report["data"]["tracks"] == 60 and report["genres"] == list(GENRES)
+    assert report["data"]["realsongs"]["songs"] == 20 and report["data"]["realsongs"]["artists"] == 20
     assert report["command"].startswith("python -m codeFeature.train --data")
     assert set(report["engines"]) == set(ENGINES)
     for engine in ENGINES:  # the folder is complete: every engine loads and classifies from it
         assert GenreClassifier(out, engine).classify(song_wav).engine == engine
+
+
+def test_real_songs_are_judged_held_out_by_every_engine(run: tuple[Path, dict]) -> None:
+    _, report = run
+    for engine in ENGINES:
+        real = report["engines"][engine]["evaluation"]["realsongs"]
+        assert "artist" in real["held_out"] and sum(r["held_out_tracks"] for r in real["runs"]) == 20
+        track = real["track"]
+        assert track["n"] == 20 and 0 <= track["accuracy"] <= track["top3_accuracy"] <= 1
+        assert 0 <= track["macro_recall"] <= 1 and set(track["per_class"]) == set(GENRES)
+        assert len(track["confusion"]) == 10 and sum(map(sum, track["confusion"])) == 20
+        sure = real["confidence"]
+        assert sure["n"] == 20 and sure["min_margin"] == report["engines"][engine]["min_margin"]
 
 
 def test_metrics_cover_every_track_once_per_variant(run: tuple[Path, dict]) -> None:
@@ -58,21 +75,39 @@ def test_ensemble_weight_and_default_engine_are_the_best_measured(run: tuple[Pat
     ensemble = report["engines"]["ensemble"]
     scores = ensemble["weight_scores"]
     assert len(scores) == 11 and scores[f"{ensemble['musicnn_weight']:.1f}"] == max(scores.values())
-    robust = {engine: train._robust_score(details["evaluation"]) for engine, details in report["engines"].items()}
-    assert robust[report["default_engine"]] == max(robust.values())
+    robust = {engine: train.robust_score(details["evaluation"]) for engine, details in report["engines"].items()}
+    real = {engine: details["evaluation"]["realsongs"]["track"]["accuracy"]
+            for engine, details in report["engines"].items()}
+    assert real[report["default_engine"]] == max(real.values())
     assert robust["ensemble"] == pytest.approx(max(scores.values()), abs=1e-4)
-    settings = json.loads((out / ENSEMBLE_JSON).read_text())
-    assert settings["default_engine"] == report["default_engine"]
-    assert settings["musicnn_weight"] == ensemble["musicnn_weight"]
+    settings = EngineSettings.read(out)
+    assert settings.default_engine == report["default_engine"]
+    assert settings.musicnn_weight == ensemble["musicnn_weight"]
+    assert settings.min_margin == {engine: report["engines"][engine]["min_margin"] for engine in ENGINES}
 
 
-def test_folds_never_share_a_track() -> None:
-    data = train._set_data(*_fake_tracks(40))
+def test_default_engine_is_best_on_real_songs_then_robust_then_cheaper() -> None:
+    def evaluation(real: float, gtzan: float) -> dict:
+        variants = {v: {"track": {"macro_recall": gtzan}} for v in ("original", "modern", "modern_lossy")}
+        return {"cv": variants, "realsongs": {"track": {"accuracy": real}}}
+
+    assert train.choose_default({"cnn": evaluation(0.6, 0.9), "musicnn": evaluation(0.9, 0.8),
+                                 "ensemble": evaluation(0.88, 0.85)}) == "musicnn"
+    assert train.choose_default({"musicnn": evaluation(0.9, 0.8), "ensemble": evaluation(0.9, 0.85)}) == "ensemble"
+    assert train.choose_default({"musicnn": evaluation(0.9, 0.8), "ensemble": evaluation(0.9, 0.8)}) == "musicnn"
+
+
+def test_folds_never_share_a_track_nor_a_real_artist() -> None:
+    tracks, features = _fake_tracks(60)
+    tracks = tracks[:40] + [Track(f"real.{i}", GENRES[i % 10], clip=Path(f"r{i}.wav"), artist=f"artist {i // 2}")
+                            for i in range(40, 60)]  # 20 real songs, two per artist
+    data = train._set_data(tracks, features)
     jobs = train.evaluation_jobs(data, folds=4, use_split=False, settings=train.TrainSettings())
-    held_out = np.concatenate([test for _, _, test, _ in jobs])
-    assert sorted(held_out) == list(range(40))
+    held_out = np.concatenate([job.test_idx for job in jobs])
+    assert sorted(held_out) == list(range(60))
     for _, fit_idx, test_idx, _ in jobs:
         assert not set(fit_idx) & set(test_idx)
+        assert not {tracks[i].artist for i in fit_idx if i >= 40} & {tracks[i].artist for i in test_idx if i >= 40}
         inner_fit, inner_val = train._inner_split(data, fit_idx, train.TrainSettings())
         assert not set(inner_fit) & set(inner_val) and not set(inner_val) & set(test_idx)
 
@@ -95,11 +130,11 @@ def test_epoch_draw_balances_the_classes() -> None:
 
 
 def _fake_tracks(n: int):
-    from codeFeature.dataset import Track, TrackFeatures
     rng = np.random.default_rng(0)
     tracks = [Track(f"{GENRES[i % 10]}.{i:05d}", GENRES[i % 10], clip=Path(f"{i}.wav")) for i in range(n)]
     feats = [TrackFeatures(rng.normal(size=(3, 2, 130, 13, 1)).astype(np.float16),
-                           rng.normal(size=(3, 2, 130, 13, 1)).astype(np.float16)) for _ in range(n)]
+                           rng.normal(size=(3, 2, 130, 13, 1)).astype(np.float16), np.zeros((3, 2), bool))
+             for _ in range(n)]
     return tracks, feats
 
 

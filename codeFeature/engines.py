@@ -1,0 +1,70 @@
+"""engines.json in a model folder: what its models expect and how they are combined. Written by the training
+command; read, and checked against this code's feature settings, by the classifier.
+
+    {"default_engine": "musicnn", "musicnn_weight": 1.0, "min_margin": {"cnn": 0.3, ...},
+     "features": {...feature_settings()...}, "head_inputs": ["tags", "penultimate"], "chosen_by": "..."}
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import (ENGINES, ENGINES_JSON, HEAD_INPUTS, HOP_LENGTH, MUSICNN_HOP_LENGTH, MUSICNN_N_FFT,
+                     MUSICNN_N_MELS, MUSICNN_SAMPLE_RATE, N_FFT, N_MELS, N_MFCC, N_SEGMENTS, SAMPLE_RATE,
+                     SEGMENT_SECONDS, SILENCE_DBFS)
+from .errors import ModelFilesError
+
+CHOSEN_BY = ("python -m codeFeature.train: the default engine has the best held-out real-song accuracy; the ensemble "
+             "weight the best held-out score (real-song accuracy and GTZAN macro recall over original, loud and "
+             "loud+lossy copies); each engine's min_margin keeps at least 70 % of held-out real songs confident "
+             "(see metrics.json)")
+
+
+def feature_settings() -> dict:
+    """Every setting that shapes the models' inputs, as this code computes them."""
+    return {"sample_rate": SAMPLE_RATE, "segment_seconds": SEGMENT_SECONDS, "n_segments": N_SEGMENTS,
+            "silence_dbfs": SILENCE_DBFS,
+            "cnn": {"n_mfcc": N_MFCC, "n_fft": N_FFT, "hop_length": HOP_LENGTH, "n_mels": N_MELS},
+            "musicnn": {"sample_rate": MUSICNN_SAMPLE_RATE, "n_fft": MUSICNN_N_FFT,
+                        "hop_length": MUSICNN_HOP_LENGTH, "n_mels": MUSICNN_N_MELS}}
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """engines.json: the default engine, the ensemble's musicnn weight, each engine's "not sure" margin (see
+    confidence.judge), and what the models were trained on (feature settings, the head's musicnn inputs)."""
+
+    default_engine: str = "cnn"
+    musicnn_weight: float = 0.5
+    min_margin: dict[str, float] = field(default_factory=dict)
+    features: dict = field(default_factory=feature_settings)
+    head_inputs: tuple[str, ...] = HEAD_INPUTS
+    chosen_by: str = CHOSEN_BY
+
+    def margin(self, engine: str) -> float:
+        """`engine`'s "not sure" margin (0: never "close" for an engine the training command did not judge)."""
+        return float(self.min_margin.get(engine, 0.0))
+
+    def write(self, model_dir: Path) -> None:
+        data = {**self.__dict__, "head_inputs": list(self.head_inputs)}
+        (Path(model_dir) / ENGINES_JSON).write_text(json.dumps(data, indent=1) + "\n")
+
+    @classmethod
+    def read(cls, model_dir: Path) -> EngineSettings:
+        """The settings in `model_dir`; defaults (the CNN alone) for a folder without engines.json. Raises
+        ModelFilesError if the file is unreadable or its models expect other features than this code computes."""
+        path = Path(model_dir) / ENGINES_JSON
+        if not path.is_file():
+            return cls()
+        try:
+            data = json.loads(path.read_text())
+            settings = cls(**{**data, "head_inputs": tuple(data.get("head_inputs", HEAD_INPUTS))})
+        except (ValueError, TypeError) as exc:
+            raise ModelFilesError(f"{path} is not a settings file written by the training command: {exc}") from exc
+        if settings.default_engine not in ENGINES:
+            raise ModelFilesError(f"{path} names an unknown default engine {settings.default_engine!r}.")
+        if settings.features != feature_settings() or settings.head_inputs != HEAD_INPUTS:
+            raise ModelFilesError(f"The models in {model_dir} were trained on other features than this code "
+                                  f"computes: retrain them with `python -m codeFeature.train`.")
+        return settings

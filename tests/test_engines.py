@@ -1,0 +1,40 @@
+"""engines.py: engines.json round-trips, defaults to the CNN without it, and refuses models of other features."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from codeFeature.config import ENGINES_JSON, MODEL_DIR
+from codeFeature.engines import EngineSettings, feature_settings
+from codeFeature.errors import ModelFilesError
+
+
+def test_round_trip_and_margins(tmp_path: Path) -> None:
+    EngineSettings("musicnn", 0.9, {"musicnn": 0.3}).write(tmp_path)
+    read = EngineSettings.read(tmp_path)
+    assert read.default_engine == "musicnn" and read.musicnn_weight == 0.9
+    assert read.margin("musicnn") == 0.3 and read.margin("cnn") == 0.0
+
+
+def test_missing_file_means_the_cnn_alone(tmp_path: Path) -> None:
+    assert EngineSettings.read(tmp_path) == EngineSettings()
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"features": {**feature_settings(), "sample_rate": 44100}}, "other features"),
+    ({"head_inputs": ["pooled"]}, "other features"),
+    ({"default_engine": "svm"}, "unknown default engine"),
+    ({"surprise": 1}, "not a settings file"),
+])
+def test_models_for_other_settings_are_refused(tmp_path: Path, change: dict, message: str) -> None:
+    EngineSettings().write(tmp_path)
+    data = json.loads((tmp_path / ENGINES_JSON).read_text())
+    (tmp_path / ENGINES_JSON).write_text(json.dumps({**data, **change}))
+    with pytest.raises(ModelFilesError, match=message):
+        EngineSettings.read(tmp_path)
+
+
+def test_the_shipped_models_match_this_code() -> None:
+    assert EngineSettings.read(MODEL_DIR).features == feature_settings()

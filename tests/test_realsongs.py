@@ -1,0 +1,37 @@
+"""realsongs.py: a labels.csv folder becomes tracks with their artists; every malformed folder is a clear error."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codeFeature import realsongs
+from codeFeature.errors import DatasetError
+
+
+def _folder(root: Path, rows: list[str]) -> Path:
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    (root / "audio" / "rock__band__song.opus").write_bytes(b"x")
+    (root / "labels.csv").write_text("file,genre,artist,title\n" + "\n".join(rows) + "\n")
+    return root
+
+
+def test_discover_reads_genre_artist_and_file(tmp_path: Path) -> None:
+    (track,) = realsongs.discover(_folder(tmp_path, ["audio/rock__band__song.opus,rock,The Band,Song"]))
+    assert track.track_id == "real.rock__band__song" and track.genre == "rock" and track.artist == "The Band"
+    assert track.clip == tmp_path / "audio" / "rock__band__song.opus" and realsongs.is_real(track)
+
+
+@pytest.mark.parametrize("rows,message", [
+    (["audio/rock__band__song.opus,techno,X,Y"], "unknown genre 'techno'"),
+    (["audio/missing.opus,rock,X,Y"], "no file"),
+    ([], "lists no songs"),
+])
+def test_malformed_folders(tmp_path: Path, rows: list[str], message: str) -> None:
+    with pytest.raises(DatasetError, match=message):
+        realsongs.discover(_folder(tmp_path, rows))
+
+
+def test_missing_labels(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="No labels.csv"):
+        realsongs.discover(tmp_path)

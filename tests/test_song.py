@@ -1,0 +1,40 @@
+"""song.py: the one song-level aggregation (serving and evaluation both call it), the ensemble mix, ranking."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codeFeature.dataset import TrackFeatures
+from codeFeature.genre_head import song_rows
+from codeFeature.metrics import held_out_probabilities
+from codeFeature.song import audible_mean, mix, top_k
+
+
+def test_audible_mean_leaves_silent_segments_out() -> None:
+    values = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    assert audible_mean(values, [True, False, False]).tolist() == [0.0, 1.0]
+    assert audible_mean(values, [False] * 3) == pytest.approx([1 / 3, 2 / 3])
+    assert audible_mean(values, [True] * 3) == pytest.approx([1 / 3, 2 / 3])  # all silent: all count
+
+
+def test_evaluation_and_the_head_use_the_same_aggregation() -> None:
+    """The evaluation of a per-segment model and the head's song row both go through audible_mean."""
+    segments = np.eye(10, dtype=np.float32)[[0, 1, 1]]  # one "model output" per segment
+    silent = np.array([[True, False, False]] * 3)
+    features = [TrackFeatures(np.stack([segments] * 3), np.zeros((3, 1, 10), np.float32), silent)]
+
+    class Identity:  # a "model" whose output is its input
+        def __call__(self, x, training=False):
+            return x
+
+    prediction = held_out_probabilities(Identity(), features, np.array([0]))["original"][0]
+    assert prediction.song.tolist() == audible_mean(segments, silent[0]).tolist()
+    assert prediction.song[1] == 1.0 and prediction.segments.shape == (3, 10)
+    rows = song_rows(segments, silent[0])
+    assert rows.shape == (4, 10) and rows[0].tolist() == audible_mean(segments, silent[0]).tolist()
+
+
+def test_mix_and_top_k() -> None:
+    musicnn, cnn = np.array([0.8, 0.2]), np.array([0.2, 0.8])
+    assert mix(musicnn, cnn, 1.0).tolist() == [0.8, 0.2] and mix(musicnn, cnn, 0.25) == pytest.approx([0.35, 0.65])
+    assert top_k(np.array([0.1, 0.5, 0.2, 0.5]), 3).tolist() == [1, 3, 2]  # ties keep their order
