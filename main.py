@@ -134,7 +134,7 @@ def headline_ui(prediction: Prediction) -> None:
         st.markdown("**Sounds like:** " + " · ".join(tag for tag, _ in prediction.tags[:3]),
                     help="The song's most likely Million Song Dataset tags, from musicnn.")
     if prediction.doubt:
-        st.warning(prediction.doubt, icon="🤔")
+        st.warning(prediction.doubt, icon=":material/help:")
     st.caption(f"{prediction.duration_s:.1f} s of audio, analysed in {prediction.elapsed_s:.2f} s by the "
                f"{ENGINE_NAMES[prediction.engine]} engine from ten {SEGMENT_SECONDS:.0f}-second segments.")
 
