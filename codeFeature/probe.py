@@ -20,6 +20,7 @@ import numpy as np
 
 from . import dataset, realsongs, train, train_head
 from .config import MSD_TAGS, PROJECT_DIR
+from .metrics import original_track
 from .train_head import HeadSettings
 
 _TAGS = slice(0, len(MSD_TAGS))  # head inputs are the tag logits, then the embedding (config.HEAD_INPUTS)
@@ -72,7 +73,7 @@ def row(design: Design, evaluation: dict) -> str:
     """One Markdown row: GTZAN CV and split accuracy / macro recall, real songs top-1 / top-3 / macro recall."""
     cells = [design.name]
     for kind in ("cv", "split"):
-        track = evaluation[kind]["original"]["track"] if kind in evaluation else None
+        track = original_track(evaluation[kind]) if kind in evaluation else None
         cells.append(f"{track['accuracy']:.3f} / {track['macro_recall']:.3f}" if track else "–")
     real = evaluation.get("realsongs", {}).get("track")
     cells.append(f"{real['accuracy']:.3f} / {real['top3_accuracy']:.3f} / {real['macro_recall']:.3f}" if real

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .config import GENRES, METRICS_JSON, MODEL_DIR
-from .metrics import headline
+from .metrics import headline, original_track
 
 _EVALUATIONS = {"realsongs": "real songs, artist-grouped 5-fold CV", "cv": "GTZAN, grouped 5-fold CV over tracks",
                 "split": "GTZAN, artist-filtered split (valid part)"}
@@ -28,7 +28,7 @@ def render(report: dict) -> str:
             summary = details["evaluation"].get(kind)
             if summary is None:
                 continue
-            track = summary["track"] if kind == "realsongs" else summary["original"]["track"]
+            track = original_track(summary)
             clips = summary.get("original_full_clips_only")
             sure = summary["confidence"]
             name = f"**{engine}** (default)" if engine == report["default_engine"] else engine

@@ -250,14 +250,20 @@ _HELD_OUT = {"cv": "GTZAN tracks of the cross-validation runs", "split": "the ar
                           "fitted without any song of its artist"}
 
 
+def _held_out(data: _Data, runs: list[Run], kind: str) -> list[tuple[Run, np.ndarray]]:
+    """Each run of `kind` (the "split" run, or the cv runs for "cv" and "realsongs") with a mask over its held-out
+    tracks: the real songs for "realsongs", the GTZAN tracks otherwise."""
+    real = kind == "realsongs"
+    return [(r, np.array([data.real[i] == real for i in r.test_idx], dtype=bool)) for r in runs
+            if (r.name == "split") == (kind == "split")]
+
+
 def summarise_runs(data: _Data, runs: list[Run], kind: str, tags: list[np.ndarray] | None = None,
                    min_margin: float | None = None) -> dict | None:
     """The figures of `kind` ("cv", "split" or "realsongs", see _HELD_OUT) from an engine's runs; None if they
     hold out no such track. With `min_margin`, also the selective accuracy of the confidence rule (original
     audio); `tags[i]`: track i's song-level MSD tags, for engines that have them."""
-    real = kind == "realsongs"
-    chosen = [r for r in runs if (r.name == "split") == (kind == "split")]
-    keep = [(r, np.array([data.real[i] == real for i in r.test_idx], dtype=bool)) for r in chosen]
+    keep = _held_out(data, runs, kind)
     idx = np.concatenate([r.test_idx[mask] for r, mask in keep]) if keep else np.array([], dtype=int)
     if len(idx) == 0:
         return None
@@ -272,7 +278,7 @@ def summarise_runs(data: _Data, runs: list[Run], kind: str, tags: list[np.ndarra
     for variant in VARIANTS:
         summary[variant] = metrics.evaluate_tracks(labels, held_out(variant))
     original = held_out("original")
-    if real:  # the issue's layout: realsongs.track / realsongs.segment are the original audio
+    if kind == "realsongs":  # the issue's layout: realsongs.track / realsongs.segment are the original audio
         summary.update(summary.pop("original"))
     else:
         full = np.array([data.tracks[i].clip is not None for i in idx])
@@ -408,9 +414,9 @@ def _choose_margin(data: _Data, runs: list[Run], tags: list[np.ndarray] | None) 
     """The engine's "not sure" margin (confidence.choose_margin) from its held-out real songs, or its GTZAN
     cross-validation when there are none."""
     for kind in ("realsongs", "cv", "split"):
-        chosen = [r for r in runs if (r.name == "split") == (kind == "split")]
-        pairs = [(i, p.song) for r in chosen for i, p in zip(r.test_idx, r.predictions["original"])
-                 if data.real[i] == (kind == "realsongs")]
+        keep = _held_out(data, runs, kind)
+        pairs = [(i, p.song) for r, mask in keep
+                 for i, p, k in zip(r.test_idx, r.predictions["original"], mask) if k]
         if pairs:
             return confidence.choose_margin([data.labels[i] for i, _ in pairs], [song for _, song in pairs],
                                             None if tags is None else [tags[i] for i, _ in pairs])
@@ -511,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for engine, details in report["engines"].items():
         for kind, summary in details["evaluation"].items():
-            track = summary["track"] if kind == "realsongs" else summary["original"]["track"]
+            track = metrics.original_track(summary)
             print(f"{engine} {kind}: track accuracy {track['accuracy']:.3f} (top-3 {track['top3_accuracy']:.3f}), "
                   f"macro recall {track['macro_recall']:.3f} ({track['n']} tracks); confident "
                   f"{summary['confidence']['coverage']:.0%} of them, {summary['confidence']['accuracy']:.3f} right")
