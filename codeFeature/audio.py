@@ -37,6 +37,15 @@ _DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 _AUDIO_STREAM_RE = re.compile(r"Stream #\S+.*?: Audio: ([^,\s]+)")
 _FFMPEG_TIMEOUT_S = 120
 
+# Untrusted files: ffmpeg may open only the local file it is given (no network, no `concat:`/`subfile:` tricks)
+# and only through a demuxer of audio or audio/video files, never a playlist or script that names other files
+# (HLS `#EXTM3U`, `ffconcat`, image sequences), whatever the file is called. These go before every `-i`.
+_SAFE_PROTOCOLS = "file"
+_SAFE_DEMUXERS = ("aac", "ac3", "aiff", "amr", "ape", "asf", "au", "avi", "caf", "dsf", "dts", "eac3", "flac",
+                  "flv", "matroska", "mov", "mp3", "mpc", "mpc8", "mpeg", "mpegts", "ogg", "rm", "tta", "w64",
+                  "wav", "wv", "xwma")
+_SAFE_INPUT = ["-protocol_whitelist", _SAFE_PROTOCOLS, "-format_whitelist", ",".join(_SAFE_DEMUXERS)]
+
 
 @lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
@@ -60,10 +69,17 @@ def as_path(source: AudioSource, suffix: str = "") -> Iterator[Path]:
         yield path
         return
     data = source if isinstance(source, bytes) else _read_all(source)
-    with tempfile.TemporaryDirectory(prefix="genre-upload-") as tmp:
-        path = Path(tmp) / f"upload{suffix}"
+    with temporary_path(suffix) as path:
         path.write_bytes(data)
         yield path
+
+
+@contextmanager
+def temporary_path(suffix: str = "") -> Iterator[Path]:
+    """Yield the (not yet existing) path `upload<suffix>` in a new private temporary folder; the folder and all in
+    it are deleted when the block ends, whatever happens inside it."""
+    with tempfile.TemporaryDirectory(prefix="genre-upload-") as tmp:
+        yield Path(tmp) / f"upload{suffix}"
 
 
 def _read_all(fileobj: BinaryIO) -> bytes:
@@ -87,7 +103,7 @@ def probe(path: Path) -> float | None:
         return float(soundfile.info(str(path)).duration)
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         pass
-    result = _run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], check=False)
+    result = _run([ffmpeg_exe(), "-hide_banner", "-nostdin", *_SAFE_INPUT, "-i", _url(path)], check=False)
     dump = result.stderr.decode("utf-8", errors="replace")
     if _AUDIO_STREAM_RE.search(dump) is None:
         if "Input #0" in dump:
@@ -115,7 +131,7 @@ def decode(path: Path, spans: Sequence[tuple[float, float]] | None = None,
             cmd += ["-fflags", "+fastseek", "-ss", f"{start:.3f}"]
         if length is not None:
             cmd += ["-t", f"{length:.3f}"]
-        cmd += ["-i", str(path)]
+        cmd += [*_SAFE_INPUT, "-i", _url(path)]
     with tempfile.TemporaryDirectory(prefix="genre-decode-") as tmp:
         outputs = [Path(tmp) / f"span{i}.raw" for i in range(len(wanted))]
         for i, out in enumerate(outputs):
@@ -123,7 +139,7 @@ def decode(path: Path, spans: Sequence[tuple[float, float]] | None = None,
                     "-f", "s16le", "-acodec", "pcm_s16le", str(out)]
         result = _run(cmd, check=False)
         if result.returncode != 0:
-            message = result.stderr.decode("utf-8", errors="replace").replace(str(path), path.name)
+            message = result.stderr.decode("utf-8", errors="replace").replace(_url(path), path.name)
             lines = message.strip().splitlines()
             detail = lines[-1] if lines else f"exit status {result.returncode}"
             raise AudioDecodeError(f"The audio could not be decoded; the file may be damaged ({detail}).")
@@ -143,6 +159,11 @@ def load(source: AudioSource, max_seconds: float | None = None, suffix: str = ""
         probe(path)
         (segment,) = decode(path, None, max_seconds)
     return to_float(segment)
+
+
+def _url(path: Path) -> str:
+    """`path` as an explicit local-file URL, so that a name like `concat:a|b` or `http:x` is never a protocol."""
+    return "file:" + str(Path(path).resolve())
 
 
 def _run(cmd: list[str], check: bool) -> subprocess.CompletedProcess:

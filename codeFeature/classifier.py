@@ -9,7 +9,6 @@ Every prediction says whether the engine is sure of it (confidence.judge, margin
 """
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,9 +30,6 @@ from .genre_head import head_inputs, song_rows
 from .song import audible_mean, mix, top_k
 
 TOP_TAGS = 5  # MSD tags reported per song
-
-# ffmpeg processes decoding one song's windows at once (classify_many runs songs side by side instead).
-_SONG_PROCESSES = max(1, min(2, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -198,10 +194,10 @@ class GenreClassifier:
                 suffix: str = "") -> tuple[file_split.Segments, dict[str, np.ndarray], Prediction]:
         """Classify a path, bytes or file object; also return the segments and model inputs that were judged.
 
-        `suffix` (".mp3") names the temporary copy of in-memory input. Decoding uses up to two ffmpeg processes.
+        `suffix` (".mp3") names the temporary copy of in-memory input.
         Raises a GenreClassifierError subclass with a user-facing message for anything it cannot judge.
         """
-        segments, features, started = self._featurise(source, suffix, _SONG_PROCESSES)
+        segments, features, started = self._featurise(source, suffix)
         return segments, features, self.classify_features(segments, features, name or _name_of(source), started)
 
     def classify(self, source: AudioSource, name: str | None = None, suffix: str = "") -> Prediction:
@@ -226,11 +222,11 @@ class GenreClassifier:
                         result = Failure(str(done_path), str(exc))
                     yield result
 
-    def _featurise(self, source: AudioSource, suffix: str = "",
-                   processes: int = 1) -> tuple[file_split.Segments, dict[str, np.ndarray], float]:
+    def _featurise(self, source: AudioSource,
+                   suffix: str = "") -> tuple[file_split.Segments, dict[str, np.ndarray], float]:
         """Decode and cut `source`, compute the model inputs; also return when the work started (perf_counter)."""
         started = time.perf_counter()
-        segments = file_split.load_segments(source, suffix, processes)
+        segments = file_split.load_segments(source, suffix)
         return segments, self.features(segments.audio), started
 
 

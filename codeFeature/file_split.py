@@ -11,9 +11,7 @@ Only the windows are decoded (see `audio.decode`), so a 10-minute file costs abo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -69,13 +67,13 @@ class Span(NamedTuple):
     windows: tuple[float, ...]
 
 
-def merge_spans(starts: Sequence[float], max_windows: int = N_SEGMENTS) -> list[Span]:
-    """Group sorted window starts into decode spans covering every window once, at most `max_windows` windows
-    to a span (so that spans can be decoded in parallel)."""
+def merge_spans(starts: Sequence[float]) -> list[Span]:
+    """Group sorted window starts into decode spans covering every window once (windows less than _MERGE_GAP_S
+    apart share a span)."""
     groups: list[list[float]] = []
     for start in starts:
         last = groups[-1] if groups else None
-        if last and start <= last[-1] + SEGMENT_SECONDS + _MERGE_GAP_S and len(last) < max_windows:
+        if last and start <= last[-1] + SEGMENT_SECONDS + _MERGE_GAP_S:
             last.append(start)
         else:
             groups.append([start])
@@ -105,19 +103,19 @@ def split_samples(samples: np.ndarray) -> Segments:
     return Segments.of(cut(samples, starts), starts, duration)
 
 
-def load_segments(source: audio.AudioSource, suffix: str = "", processes: int = 1) -> Segments:
+def load_segments(source: audio.AudioSource, suffix: str = "") -> Segments:
     """Decode only the ten windows of `source` (path, bytes or file object) and return them as Segments.
 
-    `suffix` (e.g. ".mp3") names the temporary copy of in-memory input. `processes` > 1 splits the windows over
-    that many ffmpeg processes running at once (lower latency for one song; no gain when the cores are busy).
+    `suffix` (e.g. ".mp3") names the temporary copy of in-memory input. One ffmpeg process decodes every span (it
+    runs its inputs side by side), so training, the page, the CLI and the API judge the same samples of a file.
     Raises AudioDecodeError or AudioTooShortError; a silent song is returned with all segments marked silent.
     """
     with audio.as_path(source, suffix) as path:
         duration = audio.probe(path)
         if duration is not None and duration >= MIN_DURATION_S:
             starts = segment_starts(duration)
-            spans = merge_spans(starts, max_windows=-(-N_SEGMENTS // processes))
-            decoded = _decode_parallel(path, spans, processes)
+            spans = merge_spans(starts)
+            decoded = audio.decode(path, [(span.start, span.length) for span in spans])
             if all(len(seg) >= _SHORT_SPAN_SHARE * span.length * 1000 for seg, span in zip(decoded, spans)):
                 windows = np.concatenate([cut(audio.to_float(seg), span.windows, span.start)
                                           for seg, span in zip(decoded, spans)])
@@ -125,14 +123,3 @@ def load_segments(source: audio.AudioSource, suffix: str = "", processes: int = 
         # No usable duration in the header (streams, truncated or VBR files): decode it all and measure.
         (whole,) = audio.decode(path, None, _MAX_FULL_DECODE_S)
     return split_samples(audio.to_float(whole))
-
-
-def _decode_parallel(path: Path, spans: list[Span], processes: int) -> list[audio.AudioSegment]:
-    """audio.decode of `spans`, split over up to `processes` ffmpeg processes; results in span order."""
-    wanted = [(span.start, span.length) for span in spans]
-    groups = [list(group) for group in np.array_split(np.arange(len(wanted)), min(processes, len(wanted)))]
-    if len(groups) == 1:
-        return audio.decode(path, wanted)
-    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
-        parts = pool.map(lambda group: audio.decode(path, [wanted[i] for i in group]), groups)
-        return [segment for part in parts for segment in part]

@@ -107,12 +107,6 @@ def headline(evaluation: dict) -> dict | None:
     return evaluation.get("cv") or evaluation.get("split")
 
 
-def original_track(summary: dict) -> dict:
-    """The track-level figures of an evaluation summary (metrics.json's cv, split or realsongs of one engine) on the
-    original audio: a real-song summary holds them at its top level, a GTZAN one under "original"."""
-    return summary["original"]["track"] if "original" in summary else summary["track"]
-
-
 def plot_confusion(confusion: Sequence[Sequence[int]], title: str, path: Path) -> None:
     """Write a confusion-matrix heatmap (rows: true genre, columns: predicted) to `path` as PNG."""
     import matplotlib

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import dataset, realsongs, train, train_head
 from .config import MSD_TAGS, PROJECT_DIR
-from .metrics import original_track
+from .model_card import original_track
 from .train_head import HeadSettings
 
 _TAGS = slice(0, len(MSD_TAGS))  # head inputs are the tag logits, then the embedding (config.HEAD_INPUTS)

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from .config import GENRES, METRICS_JSON, MODEL_DIR
-from .metrics import headline, original_track
+from .metrics import headline
+from .model_card import original_track
 
 _EVALUATIONS = {"realsongs": "real songs, artist-grouped 5-fold CV", "cv": "GTZAN, grouped 5-fold CV over tracks",
                 "split": "GTZAN, artist-filtered split (valid part)"}

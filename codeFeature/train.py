@@ -36,7 +36,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold, train_test_split
 
-from . import confidence, dataset, metrics, realsongs, train_head
+from . import confidence, dataset, metrics, model_card, realsongs, train_head
 from .augment import VARIANTS
 from .config import (CONFUSION_PNG, ENGINES, ENGINES_JSON, GENRES, HEAD_INPUTS, HEAD_JSON, HEAD_WEIGHTS, METRICS_JSON,
                      MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, MUSICNN_JSON, MUSICNN_LICENSE, MUSICNN_WEIGHTS, N_MELS,
@@ -517,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for engine, details in report["engines"].items():
         for kind, summary in details["evaluation"].items():
-            track = metrics.original_track(summary)
+            track = model_card.original_track(summary)
             print(f"{engine} {kind}: track accuracy {track['accuracy']:.3f} (top-3 {track['top3_accuracy']:.3f}), "
                   f"macro recall {track['macro_recall']:.3f} ({track['n']} tracks); confident "
                   f"{summary['confidence']['coverage']:.0%} of them, {summary['confidence']['accuracy']:.3f} right")

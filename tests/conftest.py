@@ -42,6 +42,47 @@ def write_audio(path: Path, samples: np.ndarray, rate: int = RATE, channels: int
     return path
 
 
+# Inputs that cannot be judged, and a phrase of the one-line message each gets (CLI, API, page).
+BAD = {"empty": "empty", "random": "not an audio file", "text": "not an audio file",
+       "header_only": "not an audio file", "silence": "silent", "too_short": "at least 3 s"}
+
+
+def write_bad_inputs(folder: Path) -> dict[str, Path]:
+    """One file of each kind in BAD, written to `folder`."""
+    files = {}
+    raw = {
+        "empty": ("empty.mp3", b""),
+        "random": ("random.wav", np.random.default_rng(1).integers(0, 256, 40_000, dtype=np.uint8).tobytes()),
+        "text": ("notes.mp3", b"just text, renamed to .mp3\n" * 50),
+        "header_only": ("header.mp3", b"ID3\x04\x00\x00\x00\x00\x00\x00"),
+    }
+    for key, (name, data) in raw.items():
+        (folder / name).write_bytes(data)
+        files[key] = folder / name
+    files["silence"] = write_audio(folder / "silence.wav", np.zeros(10 * RATE, np.float32))
+    files["too_short"] = write_audio(folder / "short.wav", synth_song(2.0))
+    return files
+
+
+def write_playlists(folder: Path, targets: list[str]) -> list[Path]:
+    """Files that ask a decoder to read other files: for each target (a path, relative to `folder` or absolute, or
+    a URL), an HLS playlist and an ffconcat script naming it, each as .m3u8/.ffconcat and renamed to .mp3."""
+    files = []
+    for i, target in enumerate(targets):
+        hls = f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n{target}\n#EXT-X-ENDLIST\n"
+        concat = f"ffconcat version 1.0\nfile '{target}'\n"
+        for name, text in ((f"hls{i}.m3u8", hls), (f"hls{i}.mp3", hls), (f"concat{i}.ffconcat", concat),
+                           (f"concat{i}.mp3", concat)):
+            (folder / name).write_text(text)
+            files.append(folder / name)
+    return files
+
+
+def write_ts(path: Path, samples: np.ndarray) -> Path:
+    """Samples as AAC in an MPEG-TS file (what HLS playlists list)."""
+    return write_audio(path, samples, codec_args=("-c:a", "aac", "-f", "mpegts"))
+
+
 @pytest.fixture
 def song_wav(tmp_path: Path) -> Path:
     return write_audio(tmp_path / "song.wav", synth_song(30.0))

@@ -10,7 +10,7 @@ import pytest
 from codeFeature import audio
 from codeFeature.config import SAMPLE_RATE
 from codeFeature.errors import AudioDecodeError
-from conftest import synth_song, write_audio
+from conftest import synth_song, write_audio, write_playlists, write_ts
 
 FORMATS = {  # suffix -> extra ffmpeg output arguments
     ".wav": (), ".mp3": (), ".ogg": ("-c:a", "libvorbis"), ".opus": (), ".flac": (), ".m4a": (),
@@ -113,3 +113,22 @@ def test_file_without_audio_track(tmp_path: Path) -> None:
                     "-c:v", "mpeg4", str(path)], check=True)
     with pytest.raises(AudioDecodeError, match="no audio track"):
         audio.load(path)
+
+
+def test_playlists_and_scripts_cannot_make_ffmpeg_read_other_files(tmp_path: Path) -> None:
+    # Unhardened, ffmpeg 9 decodes the .m3u8 playlists (absolute path) and the ffconcat scripts (relative path).
+    neighbour = write_ts(tmp_path / "neighbour.ts", synth_song(10.0))
+    for path in write_playlists(tmp_path, [str(neighbour), neighbour.name, f"file:{neighbour}"]):
+        with pytest.raises(AudioDecodeError, match="not an audio file"):
+            audio.load(path)
+        with pytest.raises(AudioDecodeError, match="not an audio file"):
+            audio.load(path.read_bytes(), suffix=path.suffix)
+
+
+def test_a_file_name_is_never_a_protocol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_audio(tmp_path / "a.wav", synth_song(4.0))
+    tricky = tmp_path / "concat:a.wav|a.wav"
+    tricky.write_bytes(b"not audio at all" * 100)
+    with pytest.raises(AudioDecodeError, match="not an audio file"):
+        audio.load(tricky.name)

@@ -7,11 +7,10 @@ import sys
 import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from codeFeature.config import GENRES, SAMPLE_RATE
-from conftest import synth_song, write_audio
+from codeFeature.config import GENRES
+from conftest import BAD, synth_song, write_audio, write_bad_inputs
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -57,23 +56,10 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     truncated = write_audio(d / "truncated.mp3", song)
     truncated.write_bytes(truncated.read_bytes()[:60_000])
     files["truncated"] = truncated
-    bad = {
-        "empty": ("empty.mp3", b""),
-        "random": ("random.wav", np.random.default_rng(1).integers(0, 256, 40_000, dtype=np.uint8).tobytes()),
-        "text": ("notes.mp3", b"just text, renamed to .mp3\n" * 50),
-        "header_only": ("header.mp3", b"ID3\x04\x00\x00\x00\x00\x00\x00"),
-    }
-    for key, (name, data) in bad.items():
-        (d / name).write_bytes(data)
-        files[key] = d / name
-    files["silence"] = write_audio(d / "silence.wav", np.zeros(10 * SAMPLE_RATE, np.float32))
-    files["too_short"] = write_audio(d / "short.wav", synth_song(2.0))
-    return files
+    return {**files, **write_bad_inputs(d)}
 
 
 GOOD = ["mp3", "rate_8k", "rate_96k", "u8", "s24", "s32", "float", "six_channels", "one_hour", "truncated"]
-BAD = {"empty": "empty", "random": "not an audio file", "text": "not an audio file",
-       "header_only": "not an audio file", "silence": "silent", "too_short": "at least 3 s"}
 
 
 def test_json_contract_for_every_input(inputs: dict[str, Path], tmp_path: Path) -> None:

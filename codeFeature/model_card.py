@@ -1,0 +1,85 @@
+"""What the shipped models are and what they measured: metrics.json (written by the training command) read into typed
+records, and a digest of each model file, for the API's /v1/engines and anything else that reports on the models.
+
+Reads JSON only (no TensorFlow, no scikit-learn), so it is cheap to call from a page or a server.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .config import METRICS_JSON
+from .errors import ModelFilesError
+
+# metrics.json's evaluations of one engine, in the order that speaks for it: real songs first.
+EVALUATIONS: tuple[str, ...] = ("realsongs", "cv", "split")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One held-out evaluation of an engine, on the original audio, by track."""
+
+    held_out: str  # what was held out, in words
+    tracks: int
+    accuracy: float
+    top3_accuracy: float | None
+    macro_recall: float
+    confident_share: float | None  # share of the tracks the engine was sure of
+    confident_accuracy: float | None  # accuracy on those
+
+
+@dataclass(frozen=True)
+class EngineCard:
+    """An engine's model files (name -> "sha256:<hex>") and its figures per evaluation (see EVALUATIONS)."""
+
+    engine: str
+    files: dict[str, str]
+    measured: dict[str, Figures]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_cards(model_dir: Path) -> dict[str, EngineCard]:
+    """The engines metrics.json in `model_dir` describes, with digests of their files as they are on disk now.
+    Raises ModelFilesError if metrics.json is missing or unreadable, or a model file it names is missing."""
+    path = Path(model_dir) / METRICS_JSON
+    try:
+        engines = json.loads(path.read_text())["engines"]
+        described = {engine: (list(details["files"]),
+                              {kind: _figures(details["evaluation"][kind]) for kind in EVALUATIONS
+                               if kind in details["evaluation"]})
+                     for engine, details in engines.items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelFilesError(f"{path} is missing or was not written by the training command ({exc}).") from exc
+    try:
+        return {engine: EngineCard(engine, {name: file_digest(Path(model_dir) / name) for name in files}, measured)
+                for engine, (files, measured) in described.items()}
+    except OSError as exc:
+        raise ModelFilesError(f"A model file named in {path} cannot be read: {exc}") from exc
+
+
+def file_digest(path: Path) -> str:
+    """"sha256:<hex>" of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def original_track(summary: dict) -> dict:
+    """The track-level figures of an evaluation summary (metrics.json's cv, split or realsongs of one engine) on the
+    original audio: a real-song summary holds them at its top level, a GTZAN one under "original"."""
+    return summary["original"]["track"] if "original" in summary else summary["track"]
+
+
+def _figures(summary: dict) -> Figures:
+    """The Figures of one metrics.json evaluation summary."""
+    track = original_track(summary)
+    sure = summary.get("confidence") or {}
+    return Figures(held_out=summary["held_out"], tracks=int(track["n"]), accuracy=float(track["accuracy"]),
+                   top3_accuracy=track.get("top3_accuracy"), macro_recall=float(track["macro_recall"]),
+                   confident_share=sure.get("coverage"), confident_accuracy=sure.get("accuracy"))

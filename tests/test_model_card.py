@@ -1,0 +1,53 @@
+"""model_card.py: metrics.json read into typed figures per engine, and file digests."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from codeFeature import model_card
+from codeFeature.config import ENGINES, METRICS_JSON, MODEL_DIR
+from codeFeature.errors import ModelFilesError
+
+
+def test_cards_of_the_shipped_models() -> None:
+    cards = model_card.read_cards(MODEL_DIR)
+    metrics = json.loads((MODEL_DIR / METRICS_JSON).read_text())
+    assert set(cards) == set(ENGINES)
+    for engine, card in cards.items():
+        evaluation = metrics["engines"][engine]["evaluation"]
+        assert list(card.files) == metrics["engines"][engine]["files"]
+        assert list(card.measured) == [k for k in model_card.EVALUATIONS if k in evaluation]
+        real, cv = card.measured["realsongs"], card.measured["cv"]
+        assert (real.tracks, real.accuracy) == (evaluation["realsongs"]["track"]["n"],
+                                                evaluation["realsongs"]["track"]["accuracy"])
+        assert cv.accuracy == evaluation["cv"]["original"]["track"]["accuracy"]
+        assert cv.confident_share == evaluation["cv"]["confidence"]["coverage"]
+        assert card.to_dict()["measured"]["cv"]["macro_recall"] == cv.macro_recall
+
+
+def test_digest_is_sha256_of_the_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "weights.h5"
+    path.write_bytes(b"x" * 3_000_000)
+    assert model_card.file_digest(path) == "sha256:" + hashlib.sha256(b"x" * 3_000_000).hexdigest()
+
+
+@pytest.mark.parametrize("damage", ["missing", "not json", "no engines", "missing model file"])
+def test_unreadable_metrics_is_a_model_files_error(tmp_path: Path, damage: str) -> None:
+    folder = tmp_path / "models"
+    shutil.copytree(MODEL_DIR, folder)
+    metrics = folder / METRICS_JSON
+    if damage == "missing":
+        metrics.unlink()
+    elif damage == "not json":
+        metrics.write_text("{")
+    elif damage == "no engines":
+        metrics.write_text("{}")
+    else:
+        (folder / "model_cnn.weights.h5").unlink()
+    with pytest.raises(ModelFilesError, match="model_cnn.weights.h5" if damage == "missing model file" else
+                       "metrics.json is missing or was not written"):
+        model_card.read_cards(folder)
