@@ -6,7 +6,6 @@ All audio and model work happens in `codeFeature`; this page only asks for input
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,12 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from codeFeature.classifier import GenreClassifier, Prediction
-from codeFeature.config import (AUDIO_EXTENSIONS, ENGINES, GENRES, METRICS_JSON, MODEL_DIR, MUSICNN_SAMPLE_RATE,
+from codeFeature.config import (AUDIO_EXTENSIONS, ENGINES, GENRES, MODEL_DIR, MUSICNN_SAMPLE_RATE,
                                 SAMPLE_RATE, SEGMENT_SECONDS)
 from codeFeature.engines import EngineSettings
 from codeFeature.errors import GenreClassifierError
 from codeFeature.file_split import Segments
+from codeFeature.model_card import ModelCard, read_card
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,12 @@ def default_engine() -> str:
 
 
 @st.cache_data
-def model_metrics() -> dict | None:
-    """class_xls/metrics.json as written by the training command, or None if it is missing."""
-    path = MODEL_DIR / METRICS_JSON
-    return json.loads(path.read_text()) if path.is_file() else None
+def model_card() -> ModelCard | None:
+    """What the shipped models measured (class_xls/metrics.json, written by training), or None if unreadable."""
+    try:
+        return read_card(MODEL_DIR)
+    except GenreClassifierError:
+        return None
 
 
 def input_ui() -> UploadedFile | None:
@@ -211,7 +213,7 @@ def _heatmap(matrix: np.ndarray, row_title: str, value_title: str) -> None:
     st.altair_chart(chart.properties(height=260), width="stretch")
 
 
-def sidebar_ui(metrics: dict | None) -> str:
+def sidebar_ui(card: ModelCard | None) -> str:
     """The engine choice and what it measured, real songs first; returns the chosen engine."""
     with st.sidebar:
         st.subheader("Engine")
@@ -220,44 +222,38 @@ def sidebar_ui(metrics: dict | None) -> str:
                           format_func=lambda e: ENGINE_NAMES[e] + (" (best measured)" if e == default else ""),
                           key="engine")
         st.caption(f"{ENGINE_NAMES[engine]}: {ENGINE_HELP[engine]}. \"both\" in the table below is the ensemble.")
-        if metrics is None:
-            st.warning("No metrics.json next to the models: train them with `python -m codeFeature.train`.")
+        if card is None:
+            st.warning("No readable metrics.json next to the models: train them with `python -m codeFeature.train`.")
             return engine
-        evaluation = metrics["engines"].get(engine, {}).get("evaluation", {})
-        real = evaluation.get("realsongs")
+        measured = card.engines[engine].measured if engine in card.engines else {}
+        real = measured.get("realsongs")
         if real is not None:
-            sure = real["confidence"]
-            st.metric("Right on real songs", f"{real['track']['accuracy']:.0%}",
-                      help=f"What to expect: {real['track']['n']} real recordings (not GTZAN), each judged by a "
-                           f"model that never heard its artist; top-3 {real['track']['top3_accuracy']:.0%}. When "
-                           f"the engine says it is sure ({sure['coverage']:.0%} of them) it is right "
-                           f"{sure['accuracy']:.0%} of the time.")
-        cv = evaluation.get("cv")
+            st.metric("Right on real songs", f"{real.accuracy:.0%}",
+                      help=f"What to expect: {real.tracks} real recordings (not GTZAN), each judged by a model that "
+                           f"never heard its artist; top-3 {real.top3_accuracy:.0%}. When the engine says it is sure "
+                           f"({real.confident_share:.0%} of them) it is right {real.confident_accuracy:.0%} of the "
+                           "time.")
+        cv = measured.get("cv")
         if cv is not None:
-            clips = cv["original_full_clips_only"]
-            st.metric("GTZAN cross-validation (full clips)", f"{clips['accuracy']:.0%}",
-                      help=f"Held-out GTZAN tracks, {len(cv['runs'])}-fold, by track; all tracks "
-                           f"{cv['original']['track']['accuracy']:.0%}; loud + lossy copies "
-                           f"{cv['modern_lossy']['track']['accuracy']:.0%}.")
+            st.metric("GTZAN cross-validation (full clips)", f"{cv.full_clips_accuracy:.0%}",
+                      help=f"Held-out GTZAN tracks, {cv.folds}-fold, by track; all tracks {cv.accuracy:.0%}; "
+                           f"loud + lossy copies {cv.loud_lossy_accuracy:.0%}.")
         st.caption("Recall per genre on held-out real songs (GTZAN's where an engine has none):")
-        st.dataframe(_engine_table(metrics), hide_index=True, width="stretch")
-        st.caption(f"Trained on {metrics['data']['tracks']} GTZAN tracks and the real songs above. GTZAN is "
+        st.dataframe(_engine_table(card), hide_index=True, width="stretch")
+        st.caption(f"Trained on {card.gtzan_tracks} GTZAN tracks and the real songs above. GTZAN is "
                    "1990s-era audio and we had a third of it; the real-song figure is the one to trust, and it "
                    "comes from under a hundred songs. Treat the result as a hint, not a verdict.")
     return engine
 
 
-def _engine_table(metrics: dict) -> pd.DataFrame:
+def _engine_table(card: ModelCard) -> pd.DataFrame:
     """Per-genre recall of every engine on held-out real songs (GTZAN cross-validation where there are none),
     side by side (short column names: the sidebar is narrow)."""
     columns = {"genre": list(GENRES)}
-    for engine, details in metrics["engines"].items():
-        evaluation = details["evaluation"]
-        summary = evaluation.get("realsongs", {}).get("track") or evaluation.get("cv", {}).get("original", {}).get(
-            "track")
-        if summary is not None:
-            per_class = summary["per_class"]
-            columns[ENGINE_COLUMNS[engine]] = [f"{per_class[g]['recall']:.0%}" if per_class[g]["support"] else "–"
+    for engine, details in card.engines.items():
+        figures = details.measured.get("realsongs") or details.measured.get("cv")
+        if figures is not None:
+            columns[ENGINE_COLUMNS[engine]] = [f"{figures.recall[g]:.0%}" if figures.recall[g] is not None else "–"
                                                for g in GENRES]
     return pd.DataFrame(columns)
 
@@ -269,7 +265,7 @@ def _clock(seconds: float) -> str:
 def main() -> None:
     st.set_page_config(page_title="Genre classifier", page_icon="🎵", layout="centered")
     st.title("What genre is this song?")
-    engine = sidebar_ui(model_metrics())
+    engine = sidebar_ui(model_card())
     given = input_ui()
     if given is None:
         st.caption("Drop in a song to see its genre as percentages and how it moves through the song.")

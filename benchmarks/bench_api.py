@@ -3,8 +3,8 @@
     python benchmarks/bench_api.py [--requests 200] [--clients 8] [--songs 20] [--engine E]
 
 Makes its own 30-s mp3s (as bench_predict.py does), then:
-- runs `python -m codeFeature.predict --json` over them: the CLI's songs/s once warm (from the times its results
-  appear, start-up excluded);
+- runs `python -m codeFeature.predict --json` over them and over a quarter of them: the CLI's steady songs/s (the
+  extra songs over the extra time, so start-up does not count);
 - starts `python -m codeFeature.serve` on a free port and times how long until /v1/health says 200;
 - sends --requests POSTs of those files from --clients concurrent clients (httpx, one connection each) and reports
   requests/s, p50/p95/max latency, errors (anything but 200), and the server's RSS before and after the run.
@@ -39,14 +39,16 @@ _ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def cli_songs_per_second(songs: list[Path], engine: str) -> float:
-    """The CLI's throughput once it is up: results after the first, over the time from the first to the last."""
-    process = subprocess.Popen([sys.executable, "-m", "codeFeature.predict", "--json", "--engine", engine,
-                                *map(str, songs)], cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True, env=_ENV)
-    times = [time.perf_counter() for _ in process.stdout]
-    if process.wait() != 0 or len(times) != len(songs):
-        raise RuntimeError("the CLI failed on the benchmark songs")
-    return (len(times) - 1) / (times[-1] - times[0])
+    """The CLI's steady throughput: two runs, over all of `songs` and over a quarter of them; the extra songs over
+    the extra time (start-up and pipeline fill cancel out)."""
+    def seconds(paths: list[Path]) -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "codeFeature.predict", "--json", "--engine", engine, *map(str, paths)],
+                       cwd=PROJECT, check=True, capture_output=True, env=_ENV)
+        return time.perf_counter() - started
+
+    few = songs[:len(songs) // 4]
+    return (len(songs) - len(few)) / (seconds(songs) - seconds(few))
 
 
 def rss_mb(pid: int) -> float:
@@ -57,13 +59,15 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def start_server(engine: str) -> tuple[subprocess.Popen, str, float]:
-    """`python -m codeFeature.serve` on a free port: (process, base URL, seconds until /v1/health said 200)."""
+def start_server(engine: str, *options: str) -> tuple[subprocess.Popen, str, float]:
+    """`python -m codeFeature.serve` on a free port with `options`: (process, base URL, seconds until /v1/health
+    said 200)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "codeFeature.serve", "--port", str(port), "--engine", engine],
+    process = subprocess.Popen([sys.executable, "-m", "codeFeature.serve", "--port", str(port), "--engine", engine,
+                                *options],
                                cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_ENV)
     url = f"http://127.0.0.1:{port}"
     while time.perf_counter() - started < 300:
@@ -116,14 +120,17 @@ def load(url: str, songs: list[Path], requests: int, clients: int) -> tuple[list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--skip-cli", type=float, metavar="SONGS_PER_S", help="use this CLI figure, do not measure")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--songs", type=int, default=20)
+    parser.add_argument("--songs", type=int, default=40)
     parser.add_argument("--engine", choices=ENGINES, default=EngineSettings.read(MODEL_DIR).default_engine)
+    parser.add_argument("--max-concurrent", type=int, help="the server's option (default: the server's default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="genre-bench-api-") as tmp:
         songs = [write_mp3(Path(tmp) / f"song{i:03d}.mp3", synth(30.0, seed=100 + i)) for i in range(args.songs)]
-        cli_rate = cli_songs_per_second(songs, args.engine)
-        process, url, ready_s = start_server(args.engine)
+        cli_rate = args.skip_cli or cli_songs_per_second(songs, args.engine)
+        options = ("--max-concurrent", str(args.max_concurrent)) if args.max_concurrent else ()
+        process, url, ready_s = start_server(args.engine, *options)
         try:
             load(url, songs[:2], 2 * args.clients, args.clients)  # every code path once, under concurrency
             before = rss_mb(process.pid)
@@ -147,7 +154,7 @@ def main() -> None:
         ("server RSS before / after", f"{before:.0f} / {after:.0f} MB", "", True),
         ("server RSS growth over the run", f"{100 * growth:+.1f} %", "<= 10 %", growth <= 0.10),
     ]
-    print(f"engine: {args.engine}\n")
+    print(f"engine: {args.engine}; server options: {' '.join(options) or '(defaults)'}\n")
     print(f"{'measure':<42} {'result':<18} {'goal':<24} ok")
     for name, value, goal, ok in rows:
         print(f"{name:<42} {value:<18} {goal:<24} {'yes' if ok else 'NO'}")

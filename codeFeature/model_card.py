@@ -1,5 +1,5 @@
 """What the shipped models are and what they measured: metrics.json (written by the training command) read into typed
-records, and a digest of each model file, for the API's /v1/engines and anything else that reports on the models.
+records, and a digest of each model file, for the page's sidebar and the API's /v1/engines.
 
 Reads JSON only (no TensorFlow, no scikit-learn), so it is cheap to call from a page or a server.
 """
@@ -19,15 +19,19 @@ EVALUATIONS: tuple[str, ...] = ("realsongs", "cv", "split")
 
 @dataclass(frozen=True)
 class Figures:
-    """One held-out evaluation of an engine, on the original audio, by track."""
+    """One held-out evaluation of an engine, by track: on the original audio unless the name says otherwise."""
 
     held_out: str  # what was held out, in words
+    folds: int  # training runs whose held-out tracks make up the evaluation
     tracks: int
     accuracy: float
     top3_accuracy: float | None
     macro_recall: float
+    recall: dict[str, float | None]  # per genre; None where no track of the genre was held out
     confident_share: float | None  # share of the tracks the engine was sure of
     confident_accuracy: float | None  # accuracy on those
+    loud_lossy_accuracy: float | None  # the same tracks as loud, lossy copies
+    full_clips_accuracy: float | None  # GTZAN: the full 30-s clips only (not the 2-3-s excerpts)
 
 
 @dataclass(frozen=True)
@@ -42,23 +46,35 @@ class EngineCard:
         return asdict(self)
 
 
-def read_cards(model_dir: Path) -> dict[str, EngineCard]:
-    """The engines metrics.json in `model_dir` describes, with digests of their files as they are on disk now.
-    Raises ModelFilesError if metrics.json is missing or unreadable, or a model file it names is missing."""
+@dataclass(frozen=True)
+class ModelCard:
+    """A model folder's metrics.json: the default engine the training command chose, how many GTZAN tracks it
+    trained on, and each engine's card."""
+
+    default_engine: str
+    gtzan_tracks: int
+    engines: dict[str, EngineCard]
+
+
+def read_card(model_dir: Path) -> ModelCard:
+    """The ModelCard of `model_dir`, with digests of the model files as they are on disk now. Raises ModelFilesError
+    if metrics.json is missing or unreadable, or a model file it names is missing."""
     path = Path(model_dir) / METRICS_JSON
     try:
-        engines = json.loads(path.read_text())["engines"]
+        metrics = json.loads(path.read_text())
         described = {engine: (list(details["files"]),
                               {kind: _figures(details["evaluation"][kind]) for kind in EVALUATIONS
                                if kind in details["evaluation"]})
-                     for engine, details in engines.items()}
+                     for engine, details in metrics["engines"].items()}
+        default, tracks = metrics["default_engine"], int(metrics["data"]["tracks"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelFilesError(f"{path} is missing or was not written by the training command ({exc}).") from exc
     try:
-        return {engine: EngineCard(engine, {name: file_digest(Path(model_dir) / name) for name in files}, measured)
-                for engine, (files, measured) in described.items()}
+        engines = {engine: EngineCard(engine, {name: file_digest(Path(model_dir) / name) for name in files}, measured)
+                   for engine, (files, measured) in described.items()}
     except OSError as exc:
         raise ModelFilesError(f"A model file named in {path} cannot be read: {exc}") from exc
+    return ModelCard(default, tracks, engines)
 
 
 def file_digest(path: Path) -> str:
@@ -80,6 +96,11 @@ def _figures(summary: dict) -> Figures:
     """The Figures of one metrics.json evaluation summary."""
     track = original_track(summary)
     sure = summary.get("confidence") or {}
-    return Figures(held_out=summary["held_out"], tracks=int(track["n"]), accuracy=float(track["accuracy"]),
-                   top3_accuracy=track.get("top3_accuracy"), macro_recall=float(track["macro_recall"]),
-                   confident_share=sure.get("coverage"), confident_accuracy=sure.get("accuracy"))
+    lossy = summary.get("modern_lossy", {}).get("track") or {}
+    clips = summary.get("original_full_clips_only") or {}
+    return Figures(held_out=summary["held_out"], folds=len(summary["runs"]), tracks=int(track["n"]),
+                   accuracy=float(track["accuracy"]), top3_accuracy=track.get("top3_accuracy"),
+                   macro_recall=float(track["macro_recall"]),
+                   recall={genre: c["recall"] if c["support"] else None for genre, c in track["per_class"].items()},
+                   confident_share=sure.get("coverage"), confident_accuracy=sure.get("accuracy"),
+                   loud_lossy_accuracy=lossy.get("accuracy"), full_clips_accuracy=clips.get("accuracy"))

@@ -40,7 +40,7 @@ from .classifier import GenreClassifier
 from .config import AUDIO_EXTENSIONS, ENGINES, MODEL_DIR
 from .engines import EngineSettings
 from .errors import GenreClassifierError, ModelFilesError
-from .model_card import read_cards
+from .model_card import read_card
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def create_app(settings: ServerSettings = ServerSettings(), classifiers: Classif
     @app.get("/v1/engines", summary="The engines, the default, what each measured and a digest of each model file")
     def engines() -> dict:
         try:
-            cards = read_cards(settings.model_dir)
+            cards = read_card(settings.model_dir).engines
         except ModelFilesError as exc:
             raise ApiError(500, str(exc)) from exc
         return {"default": classifiers.default,

@@ -14,9 +14,11 @@ from codeFeature.errors import ModelFilesError
 
 
 def test_cards_of_the_shipped_models() -> None:
-    cards = model_card.read_cards(MODEL_DIR)
+    card = model_card.read_card(MODEL_DIR)
+    cards = card.engines
     metrics = json.loads((MODEL_DIR / METRICS_JSON).read_text())
     assert set(cards) == set(ENGINES)
+    assert (card.default_engine, card.gtzan_tracks) == (metrics["default_engine"], metrics["data"]["tracks"])
     for engine, card in cards.items():
         evaluation = metrics["engines"][engine]["evaluation"]
         assert list(card.files) == metrics["engines"][engine]["files"]
@@ -26,6 +28,11 @@ def test_cards_of_the_shipped_models() -> None:
                                                 evaluation["realsongs"]["track"]["accuracy"])
         assert cv.accuracy == evaluation["cv"]["original"]["track"]["accuracy"]
         assert cv.confident_share == evaluation["cv"]["confidence"]["coverage"]
+        assert cv.full_clips_accuracy == evaluation["cv"]["original_full_clips_only"]["accuracy"]
+        assert cv.loud_lossy_accuracy == evaluation["cv"]["modern_lossy"]["track"]["accuracy"]
+        assert cv.folds == len(evaluation["cv"]["runs"]) and real.full_clips_accuracy is None
+        per_class = evaluation["realsongs"]["track"]["per_class"]
+        assert real.recall == {g: c["recall"] if c["support"] else None for g, c in per_class.items()}
         assert card.to_dict()["measured"]["cv"]["macro_recall"] == cv.macro_recall
 
 
@@ -50,4 +57,4 @@ def test_unreadable_metrics_is_a_model_files_error(tmp_path: Path, damage: str) 
         (folder / "model_cnn.weights.h5").unlink()
     with pytest.raises(ModelFilesError, match="model_cnn.weights.h5" if damage == "missing model file" else
                        "metrics.json is missing or was not written"):
-        model_card.read_cards(folder)
+        model_card.read_card(folder)
