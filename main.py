@@ -16,12 +16,11 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from codeFeature.classifier import GenreClassifier, Prediction
+from codeFeature.classifier import Featurised, GenreClassifier, Prediction
 from codeFeature.config import (AUDIO_EXTENSIONS, ENGINES, GENRES, MODEL_DIR, MUSICNN_SAMPLE_RATE,
                                 SAMPLE_RATE, SEGMENT_SECONDS)
 from codeFeature.engines import EngineSettings
 from codeFeature.errors import GenreClassifierError
-from codeFeature.file_split import Segments
 from codeFeature.model_card import ModelCard, read_card
 
 log = logging.getLogger(__name__)
@@ -38,10 +37,9 @@ GENRE_COLOURS = ["#1f77b4", "#aec7e8", "#ff7f0e", "#e377c2", "#2ca02c", "#17becf
 
 @dataclass(frozen=True)
 class Analysis:
-    """What the page shows for one input: the segments and model inputs that were judged, and the prediction."""
+    """What the page shows for one input: what was judged (segments and model inputs), and the prediction."""
 
-    segments: Segments
-    features: dict[str, np.ndarray]
+    judged: Featurised
     prediction: Prediction
 
 
@@ -179,8 +177,8 @@ def inside_ui(analysis: Analysis) -> None:
     choices = [f"{i + 1}: {_clock(s.start)}–{_clock(s.end)} ({s.genre})"
                for i, s in enumerate(analysis.prediction.segments)]
     index = choices.index(st.selectbox("Segment", choices))
-    audio = analysis.segments.audio[index]
-    judged_by = analysis.features  # the model inputs this engine computed
+    audio = analysis.judged.segments.audio[index]
+    judged_by = analysis.judged.features  # the model inputs this engine computed
     wave_tab, mel_tab, mfcc_tab, chroma_tab = st.tabs(
         ["Waveform", "Log-mel (musicnn input)" if "log_mel" in judged_by else "Mel spectrogram",
          "MFCC (CNN input)" if "mfcc" in judged_by else "MFCC", "Chroma"])

@@ -128,19 +128,9 @@ class GenreClassifier:
     def warm_up(self) -> None:
         """Run a silent song's segments through features and models, so the first real song pays no compile
         cost."""
-        self.judge(self.features(np.zeros((N_SEGMENTS, SEGMENT_SAMPLES), np.float32)), [False] * N_SEGMENTS)
+        self.judge(features(self.engine, np.zeros((N_SEGMENTS, SEGMENT_SAMPLES), np.float32)), [False] * N_SEGMENTS)
 
-    def features(self, audio: np.ndarray) -> dict[str, np.ndarray]:
-        """(n, SEGMENT_SAMPLES) segments -> this engine's model inputs: {"mfcc": (n, 130, 13, 1)} for the CNN,
-        {"log_mel": (n, 187, 96)} for musicnn, both for the ensemble."""
-        inputs = {}
-        if self.cnn is not None:
-            inputs["mfcc"] = mfcc_features(audio)
-        if self.musicnn is not None:
-            inputs["log_mel"] = musicnn_features(audio)
-        return inputs
-
-    def judge(self, features: dict[str, np.ndarray],
+    def judge(self, inputs: dict[str, np.ndarray],
               silent: Sequence[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Model inputs of a song's segments (from `features`) and their silence flags -> (song probabilities
         (genres,), segment probabilities (n, genres), the song's MSD tag likelihoods (50,) or None).
@@ -150,10 +140,10 @@ class GenreClassifier:
         step is ~4x faster than an eager call on these models."""
         cnn = head = tags = None
         if self.cnn is not None:
-            segments = np.asarray(self.cnn.predict_on_batch(features["mfcc"]), dtype=np.float64)
+            segments = np.asarray(self.cnn.predict_on_batch(inputs["mfcc"]), dtype=np.float64)
             cnn = audible_mean(segments, silent), segments
         if self.musicnn is not None:
-            outputs = self.musicnn.predict_on_batch(features["log_mel"])
+            outputs = self.musicnn.predict_on_batch(inputs["log_mel"])
             probs = np.asarray(self.head.predict_on_batch(song_rows(head_inputs(outputs), silent)), dtype=np.float64)
             head = probs[0], probs[1:]
             tags = audible_mean(outputs["tags"], silent)
@@ -164,14 +154,13 @@ class GenreClassifier:
         weight = self.settings.musicnn_weight
         return mix(head[0], cnn[0], weight), mix(head[1], cnn[1], weight), tags
 
-    def classify_features(self, segments: file_split.Segments, features: dict[str, np.ndarray], name: str,
-                          started: float) -> Prediction:
-        """Judge cut segments and their model inputs; `started` (perf_counter) dates the elapsed time.
-
-        Raises SilentAudioError if every segment is silent."""
+    def classify_features(self, featurised: Featurised, name: str) -> Prediction:
+        """Judge a featurised song (see `featurise`), naming it `name`. Raises SilentAudioError if every segment is
+        silent."""
+        segments = featurised.segments
         if all(segments.silent):
             raise SilentAudioError("The audio is silent (or nearly): there is no music to judge.")
-        song, probs, tags = self.judge(features, segments.silent)
+        song, probs, tags = self.judge(featurised.features, segments.silent)
         probabilities = dict(zip(GENRES, song.tolist()))
         verdict = confidence.judge(song, self.settings.margin(self.engine), tags)
         top_tags: tuple[tuple[str, float], ...] = ()
@@ -183,7 +172,7 @@ class GenreClassifier:
             segments=tuple(SegmentResult(start, end, dict(zip(GENRES, p.tolist())), bool(silent))
                            for start, end, p, silent in zip(segments.starts, segments.ends, probs, segments.silent)),
             duration_s=segments.duration_s,
-            elapsed_s=time.perf_counter() - started,
+            elapsed_s=time.perf_counter() - featurised.started,
             engine=self.engine,
             tags=top_tags,
             confident=verdict.confident,
@@ -191,18 +180,18 @@ class GenreClassifier:
         )
 
     def analyse(self, source: AudioSource, name: str | None = None,
-                suffix: str = "") -> tuple[file_split.Segments, dict[str, np.ndarray], Prediction]:
-        """Classify a path, bytes or file object; also return the segments and model inputs that were judged.
+                suffix: str = "") -> tuple[Featurised, Prediction]:
+        """Classify a path, bytes or file object; also return what was judged (segments and model inputs).
 
         `suffix` (".mp3") names the temporary copy of in-memory input.
         Raises a GenreClassifierError subclass with a user-facing message for anything it cannot judge.
         """
-        segments, features, started = self._featurise(source, suffix)
-        return segments, features, self.classify_features(segments, features, name or _name_of(source), started)
+        song = featurise(source, self.engine, suffix)
+        return song, self.classify_features(song, name or _name_of(source))
 
     def classify(self, source: AudioSource, name: str | None = None, suffix: str = "") -> Prediction:
         """The Prediction of `analyse`."""
-        return self.analyse(source, name, suffix)[2]
+        return self.analyse(source, name, suffix)[1]
 
     def classify_many(self, paths: Iterable[Path], threads: int = 3) -> Iterator[Prediction | Failure]:
         """Classify many files, yielding results in input order. Decoding and features of the next few files run
@@ -211,23 +200,43 @@ class GenreClassifier:
             pending: deque = deque()
             for path in [*paths, None]:
                 if path is not None:
-                    pending.append((path, pool.submit(self._featurise, path)))
+                    pending.append((path, pool.submit(featurise, path, self.engine)))
                 while pending and (path is None or len(pending) > 2 * threads):
                     done_path, future = pending.popleft()
                     try:
-                        segments, features, started = future.result()
-                        result: Prediction | Failure = self.classify_features(segments, features, str(done_path),
-                                                                              started)
+                        result: Prediction | Failure = self.classify_features(future.result(), str(done_path))
                     except GenreClassifierError as exc:
                         result = Failure(str(done_path), str(exc))
                     yield result
 
-    def _featurise(self, source: AudioSource,
-                   suffix: str = "") -> tuple[file_split.Segments, dict[str, np.ndarray], float]:
-        """Decode and cut `source`, compute the model inputs; also return when the work started (perf_counter)."""
-        started = time.perf_counter()
-        segments = file_split.load_segments(source, suffix)
-        return segments, self.features(segments.audio), started
+
+@dataclass(frozen=True)
+class Featurised:
+    """A song ready to judge: its segments, an engine's model inputs for them (see `features`), and when the work on
+    it started (time.perf_counter(), for the elapsed time a Prediction reports)."""
+
+    segments: file_split.Segments
+    features: dict[str, np.ndarray]
+    started: float
+
+
+def featurise(source: AudioSource, engine: str, suffix: str = "") -> Featurised:
+    """Decode and cut `source` (path, bytes or file object) and compute `engine`'s model inputs; no model is needed,
+    so this runs anywhere (threads, other processes). Raises AudioDecodeError or AudioTooShortError."""
+    started = time.perf_counter()
+    segments = file_split.load_segments(source, suffix)
+    return Featurised(segments, features(engine, segments.audio), started)
+
+
+def features(engine: str, audio: np.ndarray) -> dict[str, np.ndarray]:
+    """(n, SEGMENT_SAMPLES) segments -> `engine`'s model inputs: {"mfcc": (n, 130, 13, 1)} for the CNN,
+    {"log_mel": (n, 187, 96)} for musicnn, both for the ensemble."""
+    inputs = {}
+    if engine != "musicnn":
+        inputs["mfcc"] = mfcc_features(audio)
+    if engine != "cnn":
+        inputs["log_mel"] = musicnn_features(audio)
+    return inputs
 
 
 def _name_of(source: AudioSource) -> str:

@@ -42,8 +42,14 @@ class EngineCard:
     files: dict[str, str]
     measured: dict[str, Figures]
 
+    @property
+    def digest(self) -> str:
+        """One "sha256:<hex>" for all of the engine's model files (of their names and digests, in order)."""
+        lines = "".join(f"{name} {digest}\n" for name, digest in self.files.items())
+        return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "digest": self.digest}
 
 
 @dataclass(frozen=True)
