@@ -31,7 +31,7 @@ import httpx
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from bench_predict import synth, write_mp3  # noqa: E402
+from bench_predict import print_table, synth, write_mp3  # noqa: E402
 from codeFeature.config import ENGINES, MODEL_DIR  # noqa: E402
 from codeFeature.engines import EngineSettings  # noqa: E402
 
@@ -155,10 +155,7 @@ def main() -> None:
         ("server RSS growth over the run", f"{100 * growth:+.1f} %", "<= 10 %", growth <= 0.10),
     ]
     print(f"engine: {args.engine}; server options: {' '.join(options) or '(defaults)'}\n")
-    print(f"{'measure':<42} {'result':<18} {'goal':<24} ok")
-    for name, value, goal, ok in rows:
-        print(f"{name:<42} {value:<18} {goal:<24} {'yes' if ok else 'NO'}")
-    print(f"\nmachine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print_table(["measure", "result", "goal"], rows)
 
 
 if __name__ == "__main__":

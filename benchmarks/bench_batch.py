@@ -23,7 +23,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from bench_predict import synth, write_mp3  # noqa: E402
+from bench_predict import print_table, synth, write_mp3  # noqa: E402
 from codeFeature.config import ENGINES, MODEL_DIR  # noqa: E402
 from codeFeature.engines import EngineSettings  # noqa: E402
 
@@ -67,14 +67,12 @@ def main() -> None:
         one = rates(batch(1), folder, few, args.songs, args.songs // 4)
         two = rates(batch(2), folder, few, args.songs, args.songs // 4)
     print(f"engine: {args.engine}; {args.songs} x 30-s mp3\n")
-    print(f"{'command':<36} {'songs/s (whole run)':<20} {'songs/s (steady)':<18} {'goal':<26} ok")
     rows = [("CLI (predict --json)", cli, "(reference)", True),
             ("batch, 1 worker", one, "(reference)", True),
             ("batch, 2 workers", two, f">= {1.7 * one[1]:.2f} (1.7 x 1 worker)", two[1] >= 1.7 * one[1]),
             ("batch, 2 workers vs CLI", two, f">= {cli[1]:.2f} (the CLI)", two[1] >= cli[1])]
-    for name, (whole, steady), goal, ok in rows:
-        print(f"{name:<36} {whole:<20.2f} {steady:<18.2f} {goal:<26} {'yes' if ok else 'NO'}")
-    print(f"\nmachine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print_table(["command", "songs/s (whole run)", "songs/s (steady)", "goal"],
+                [(name, f"{whole:.2f}", f"{steady:.2f}", goal, ok) for name, (whole, steady), goal, ok in rows])
 
 
 if __name__ == "__main__":

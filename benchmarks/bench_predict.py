@@ -118,9 +118,15 @@ def main() -> None:
          f"{cold:.2f} s", "(informative)", True),
         ("peak memory of this process", f"{peak_mb:.0f} MB", "(informative)", True),
     ]
-    print(f"{'measure':<48} {'result':<22} {'goal':<24} ok")
-    for name, value, goal, ok in rows:
-        print(f"{name:<48} {value:<22} {goal:<24} {'yes' if ok else 'NO'}")
+    print_table(["measure", "result", "goal"], rows)
+
+
+def print_table(header: list[str], rows: list[tuple]) -> None:
+    """Rows of (columns..., ok) under `header`, columns as wide as their longest entry, an ok column, the machine."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *(row[:-1] for row in rows))]
+    print(" ".join(f"{title:<{width}}" for title, width in zip(header, widths)) + " ok")
+    for *cells, ok in rows:
+        print(" ".join(f"{cell:<{width}}" for cell, width in zip(cells, widths)) + (" yes" if ok else " NO"))
     print(f"\nmachine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
 
 

@@ -7,11 +7,11 @@ Without --address, Ray starts on this machine for the job and stops after it (no
 (`auto`, `HOST:6379` or `ray://HOST:10001`) the job runs on that Ray cluster; from a checkout, the project is shipped
 to its workers with Ray's runtime environment (an installed package must be installed on the workers too).
 
-Pipeline: list the files -> hash and featurise each in parallel CPU tasks (decode, cut, model inputs: the classifier's
-`featurise`) -> judge them in a pool of actors that each load the models once (`GenreClassifier.classify_features`)
--> rows, written to --out in parts as they arrive (see results_store). A file that cannot be classified is a row with
-the CLI's one-line message in `error`. A rerun with the same --out skips files whose content hash is already there.
-Ctrl-C or SIGTERM stops the job; rows already received are written, the songs in flight are lost.
+The job (batch_job): the files are hashed and featurised in parallel tasks and judged by a pool of actors that each
+load the models once; rows are written to --out in parts as they arrive (results_store). A file that cannot be
+classified is a row with the CLI's one-line message in `error`. A rerun with the same --out skips files whose content
+hash is already there. Ctrl-C or SIGTERM stops the job; rows already received are written, the songs in flight are
+lost.
 
 --write-tags writes each classified file's top genre into its own genre tag (genre_tags); without it the job prints
 what it would change (a dry run).
@@ -19,197 +19,25 @@ what it would change (a dry run).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import os
-import pickle
 import shutil
 import signal
 import sys
 import tempfile
-import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
-from .classifier import Failure, GenreClassifier, Prediction, featurise
+from .batch_job import JobSettings, Summary, run, sha1_of
 from .config import ENGINES, MODEL_DIR, PROJECT_DIR
 from .engines import EngineSettings
 from .errors import GenreClassifierError
 from .genre_tags import TAG_NAMES, TagWriteError, read_genre, write_genre
 from .model_card import read_card
 from .predict import expand
-from .results_store import PartWriter, ResultRow, done_hashes, read_results
+from .results_store import PartWriter, ResultRow, read_results
 
-log = logging.getLogger(__name__)
-
-SONGS_PER_JUDGE_BATCH = 4
-# Ray CPUs per judge (actor) and per featurising task: a song's model work costs several times its decoding and
-# features, so one worker (one CPU) is a judge beside a featurising task.
-JUDGE_CPUS, FEATURISE_CPUS = 0.75, 0.25
 _MAX_TEMP_ROOT = 24  # Ray adds ~82 bytes of folder, session and socket names below the temporary folder
 _RUNTIME_EXCLUDES = [".git", ".cache", "genres_original", "tests", "benchmarks", "*.parquet", "__pycache__"]
-
-
-@dataclass(frozen=True)
-class JobSettings:
-    """What a batch job runs: the engine, where the models are (None: the workers' own class_xls), how many judges
-    (actors), and the engine's model digest for the rows."""
-
-    engine: str
-    models: str | None
-    workers: int
-    model_digest: str
-
-
-@dataclass
-class Summary:
-    """What a job did: rows written (classified + errors), files skipped as already done, and its wall time."""
-
-    classified: int = 0
-    errors: int = 0
-    skipped: int = 0
-    seconds: float = 0.0
-    interrupted: bool = False
-
-    def line(self) -> str:
-        songs = self.classified + self.errors
-        rate = songs / self.seconds if self.seconds else 0.0
-        state = "interrupted" if self.interrupted else "done"
-        return (f"{state}: {songs} songs in {self.seconds:.1f} s ({rate:.2f} songs/s), {self.classified} classified, "
-                f"{self.errors} errors, {self.skipped} skipped (already in the results)")
-
-
-def sha1_of(path: Path) -> str:
-    """SHA-1 of a file's bytes."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def hash_and_featurise(row: dict, engine: str, done: frozenset[str]) -> dict:
-    """A Ray Data task: {"path"} -> the row with its content hash and either "skipped", or the pickled Featurised
-    (without the audio, which the judges do not need), or the CLI's error message."""
-    path = Path(row["path"])
-    out = {"path": row["path"], "sha1": "", "skipped": False, "featurised": b"", "error": ""}
-    try:
-        out["sha1"] = sha1_of(path)
-    except OSError as exc:
-        out["error"] = f"The file cannot be read: {exc.strerror or exc}."
-        return out
-    if out["sha1"] in done:
-        out["skipped"] = True
-        return out
-    try:
-        song = featurise(path, engine)
-    except GenreClassifierError as exc:
-        out["error"] = str(exc)
-        return out
-    light = replace(song, segments=replace(song.segments, audio=np.empty((0, 0), np.float32)))
-    out["featurised"] = pickle.dumps(light, protocol=pickle.HIGHEST_PROTOCOL)
-    return out
-
-
-class Judge:
-    """A Ray Data actor: loads the engine's models once (TensorFlow on one thread: the actors share the cores), then
-    judges batches of featurised songs into rows (JSON in "result": the CLI's --json object, or {"error"})."""
-
-    def __init__(self, engine: str, models: str | None) -> None:
-        from .model import one_tensorflow_thread
-
-        one_tensorflow_thread()
-        self.classifier = GenreClassifier(Path(models) if models else MODEL_DIR, engine)
-        self.classifier.warm_up()
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        results = []
-        for path, skipped, featurised, error in zip(batch["path"], batch["skipped"], batch["featurised"],
-                                                    batch["error"]):
-            if skipped:
-                results.append("")
-            elif error:
-                results.append(json.dumps(Failure(str(path), str(error)).to_dict()))
-            else:
-                try:
-                    result: Prediction | Failure = self.classifier.classify_features(pickle.loads(featurised),
-                                                                                     str(path))
-                except GenreClassifierError as exc:
-                    result = Failure(str(path), str(exc))
-                results.append(json.dumps(_full_precision(result)))
-        return {"path": batch["path"], "sha1": batch["sha1"], "skipped": batch["skipped"],
-                "result": np.array(results, dtype=object)}
-
-
-def _full_precision(result: Prediction | Failure) -> dict:
-    """The CLI's --json object, with the song's probabilities unrounded."""
-    data = result.to_dict()
-    if isinstance(result, Prediction):
-        data["probabilities"] = dict(result.probabilities)
-    return data
-
-
-def result_row(path: str, sha1: str, result: dict, settings: JobSettings) -> ResultRow:
-    """A Parquet row from a judge's result (the CLI's --json object or {"file", "error"})."""
-    if "error" in result:
-        return ResultRow(path, sha1, None, None, None, [], None, settings.engine, settings.model_digest,
-                         result["error"])
-    return ResultRow(path, sha1, result["duration_s"], result["genre"], result["probabilities"], list(result["tags"]),
-                     result["confident"], settings.engine, settings.model_digest, None)
-
-
-def run(paths: list[Path], out: Path, settings: JobSettings, progress: bool = True) -> Summary:
-    """Classify `paths` on the connected Ray cluster into the results folder `out`; returns the summary. Rows are
-    written as they arrive; KeyboardInterrupt ends the job early with what was written kept (Summary.interrupted)."""
-    import ray
-
-    done = frozenset(done_hashes(out))
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    dataset = (ray.data.from_items([{"path": str(path)} for path in paths],
-                                   override_num_blocks=max(1, min(len(paths), 64 * settings.workers)))
-               .map(hash_and_featurise, fn_kwargs={"engine": settings.engine, "done": done},
-                    num_cpus=FEATURISE_CPUS)
-               .map_batches(Judge, fn_constructor_kwargs={"engine": settings.engine, "models": settings.models},
-                            batch_size=SONGS_PER_JUDGE_BATCH, num_cpus=JUDGE_CPUS,
-                            compute=ray.data.ActorPoolStrategy(size=settings.workers)))
-    writer = PartWriter(out)
-    summary = Summary()
-    started = time.monotonic()
-    try:
-        for row in dataset.iter_rows():
-            if row["skipped"]:
-                summary.skipped += 1
-            else:
-                result = json.loads(row["result"])
-                writer.add(result_row(row["path"], row["sha1"], result, settings))
-                if "error" in result:
-                    summary.errors += 1
-                else:
-                    summary.classified += 1
-            if progress:
-                _progress(summary, len(paths), time.monotonic() - started)
-    except KeyboardInterrupt:
-        summary.interrupted = True
-    finally:
-        writer.flush()
-        summary.seconds = time.monotonic() - started
-        if progress:
-            print(file=sys.stderr)
-    return summary
-
-
-def _progress(summary: Summary, total: int, seconds: float) -> None:
-    seen = summary.classified + summary.errors + summary.skipped
-    width = 30
-    filled = int(width * seen / max(total, 1))
-    rate = (summary.classified + summary.errors) / seconds if seconds else 0.0
-    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {seen}/{total} songs, {rate:.2f} songs/s, "
-          f"{summary.errors} errors, {summary.skipped} skipped", end="", file=sys.stderr, flush=True)
 
 
 def tag_files(out: Path, paths: list[Path], write: bool) -> tuple[int, int]:

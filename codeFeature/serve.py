@@ -17,6 +17,7 @@ cannot be audio, 422 audio that cannot be judged (the CLI's message), 503 with R
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import shutil
@@ -154,6 +155,7 @@ def create_app(settings: ServerSettings = ServerSettings(), classifiers: Classif
         default = settings.engine or EngineSettings.read(settings.model_dir).default_engine
         classifiers = Classifiers(settings.model_dir, default)
     gate = Gate(settings.max_concurrent, settings.queue)
+    model_card = functools.cache(functools.partial(read_card, settings.model_dir))  # the files as they were when first asked
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -193,7 +195,7 @@ def create_app(settings: ServerSettings = ServerSettings(), classifiers: Classif
     @app.get("/v1/engines", summary="The engines, the default, what each measured and a digest of each model file")
     def engines() -> dict:
         try:
-            cards = read_card(settings.model_dir).engines
+            cards = model_card().engines
         except ModelFilesError as exc:
             raise ApiError(500, str(exc)) from exc
         return {"default": classifiers.default,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from codeFeature import audio
-from codeFeature.batch import sha1_of
+from codeFeature.batch_job import sha1_of
 from codeFeature.classifier import Failure, GenreClassifier
 from codeFeature.config import GENRES, MODEL_DIR
 from codeFeature.genre_tags import TAG_NAMES, read_genre
