@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from codeFeature.classifier import Featurised, GenreClassifier, Prediction
+from codeFeature.classifier import Featurised, GenreClassifier, Prediction, one_blas_thread
 from codeFeature.config import (AUDIO_EXTENSIONS, ENGINES, GENRES, MODEL_DIR, MUSICNN_SAMPLE_RATE,
                                 SAMPLE_RATE, SEGMENT_SECONDS)
 from codeFeature.engines import EngineSettings
@@ -47,6 +47,7 @@ class Analysis:
 def get_classifier(engine: str) -> GenreClassifier:
     """An engine's models, loaded and warmed up once per server, shared by every session (prediction does not
     mutate them)."""
+    one_blas_thread()  # this server classifies songs: see classifier.one_blas_thread
     classifier = GenreClassifier(engine=engine)
     classifier.warm_up()
     return classifier

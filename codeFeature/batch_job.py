@@ -91,9 +91,11 @@ class Judge:
     judges batches of featurised songs into rows (JSON in "result": the CLI's --json object, or {"error"})."""
 
     def __init__(self, engine: str, models: str | None) -> None:
+        from .classifier import one_blas_thread
         from .model import one_tensorflow_thread
 
         one_tensorflow_thread()
+        one_blas_thread()
         self.classifier = GenreClassifier(Path(models) if models else MODEL_DIR, engine)
         self.classifier.warm_up()
 

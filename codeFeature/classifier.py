@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from . import confidence, file_split
 from .audio import AudioSource
@@ -121,9 +120,6 @@ class GenreClassifier:
         self.head = None
         if self.musicnn is not None:
             self.head = load_head(self.model_dir, sum(self.musicnn.output[n].shape[-1] for n in HEAD_INPUTS))
-        # One song is ten small matrices: BLAS/OpenMP worker threads gain nothing there, and their spin-waiting
-        # steals the cores from the ffmpeg processes decoding the windows.
-        threadpool_limits(limits=1)
 
     def warm_up(self) -> None:
         """Run a silent song's segments through features and models, so the first real song pays no compile
@@ -186,8 +182,8 @@ class GenreClassifier:
         `suffix` (".mp3") names the temporary copy of in-memory input.
         Raises a GenreClassifierError subclass with a user-facing message for anything it cannot judge.
         """
-        song = featurise(source, self.engine, suffix)
-        return song, self.classify_features(song, name or _name_of(source))
+        featurised = featurise(source, self.engine, suffix)
+        return featurised, self.classify_features(featurised, name or _name_of(source))
 
     def classify(self, source: AudioSource, name: str | None = None, suffix: str = "") -> Prediction:
         """The Prediction of `analyse`."""
@@ -218,6 +214,15 @@ class Featurised:
     segments: file_split.Segments
     features: dict[str, np.ndarray]
     started: float
+
+
+def one_blas_thread() -> None:
+    """Run BLAS/OpenMP on one thread in this process. For a program that classifies songs (CLI, page, API): one song's
+    features are small matrices, where BLAS worker threads gain nothing and their spin-waiting steals the cores from
+    the ffmpeg processes decoding the windows. A process-wide setting, so the programs call it, not the library."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
 
 
 def featurise(source: AudioSource, engine: str, suffix: str = "") -> Featurised:

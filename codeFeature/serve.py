@@ -37,7 +37,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import audio
-from .classifier import GenreClassifier
+from .classifier import GenreClassifier, one_blas_thread
 from .config import AUDIO_EXTENSIONS, ENGINES, MODEL_DIR
 from .engines import EngineSettings
 from .errors import GenreClassifierError, ModelFilesError
@@ -333,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    one_blas_thread()
     uvicorn.run(app, host=args.host, port=args.port, timeout_graceful_shutdown=2, log_level="info")
     return 0
 
