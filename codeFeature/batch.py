@@ -48,24 +48,26 @@ def tag_files(out: Path, paths: list[Path], write: bool) -> tuple[int, int]:
     latest = {record["path"]: record for record in table if record["error"] is None}
     writer = PartWriter(out)
     changed = failed = 0
-    for path in map(str, paths):
-        record = latest.get(path)
-        if record is None:
-            continue
-        try:
-            current = read_genre(Path(path))
-            wanted = TAG_NAMES[record["genre"]]
-            if current == wanted:
+    try:
+        for path in map(str, paths):
+            record = latest.get(path)
+            if record is None:
                 continue
-            if write:
-                write_genre(Path(path), record["genre"])
-                writer.add(ResultRow.from_record({**record, "sha1": sha1_of(Path(path))}))
-            print(f"{'set' if write else 'would set'} genre of {path}: {current!r} -> {wanted!r}")
-            changed += 1
-        except TagWriteError as exc:
-            print(f"{path}: {exc}", file=sys.stderr)
-            failed += 1
-    writer.flush()
+            try:
+                current = read_genre(Path(path))
+                wanted = TAG_NAMES[record["genre"]]
+                if current == wanted:
+                    continue
+                if write:
+                    write_genre(Path(path), record["genre"])
+                    writer.add(ResultRow.from_record({**record, "sha1": sha1_of(Path(path))}))
+                print(f"{'set' if write else 'would set'} genre of {path}: {current!r} -> {wanted!r}")
+                changed += 1
+            except TagWriteError as exc:
+                print(f"{path}: {exc}", file=sys.stderr)
+                failed += 1
+    finally:
+        writer.flush()
     return changed, failed
 
 
@@ -148,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     print(summary.line())
     if summary.interrupted:
         return 130
-    changed, failed = tag_files(args.out, paths, args.write_tags)
+    try:
+        changed, failed = tag_files(args.out, paths, args.write_tags)
+    except KeyboardInterrupt:
+        print("interrupted while tagging: the files tagged so far keep their new tags")
+        return 130
     print(f"{'tagged' if args.write_tags else 'dry run: would tag'} {changed} files"
           + (f"; {failed} could not be tagged" if failed else "")
           + ("" if args.write_tags else " (add --write-tags to write them)"))
