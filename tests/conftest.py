@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -15,6 +16,13 @@ from codeFeature import audio  # noqa: E402
 from codeFeature.config import GENRES  # noqa: E402
 
 RATE = 22050
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def synth_song(seconds: float, rate: int = RATE, seed: int = 0, base_hz: float = 220.0,

@@ -6,7 +6,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from codeFeature.config import GENRES, MODEL_DIR
 from codeFeature.genre_tags import TAG_NAMES, read_genre
 from codeFeature.model_card import read_card
 from codeFeature.results_store import read_results
-from conftest import synth_song, write_audio, write_bad_inputs
+from conftest import free_port, synth_song, write_audio, write_bad_inputs
 
 PROJECT = Path(__file__).resolve().parent.parent
 ENGINE = "cnn"  # the cheapest engine: these tests are about the job, test_classifier about the engines
@@ -153,11 +152,6 @@ def test_interrupted_run_keeps_its_rows_and_a_rerun_adds_the_rest(library: Path,
     assert sorted(row["path"] for row in rows) == sorted(str(p) for p in many.glob("*.mp3"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture
 def ray_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
@@ -165,7 +159,7 @@ def ray_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     the environment, as the driver needs it); its address. Stopped with `ray stop`."""
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(16))
-    port = _free_port()
+    port = free_port()
     temp = Path(f"/tmp/rt{os.getpid()}")  # Ray's socket paths must stay short
     ray = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
     subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",

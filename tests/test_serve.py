@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +23,8 @@ import pytest
 from codeFeature.config import ENGINES, GENRES, METRICS_JSON, MODEL_DIR
 from codeFeature.engines import EngineSettings
 from codeFeature.serve import Classifiers, ServerSettings, create_app
-from conftest import BAD, synth_song, write_audio, write_bad_inputs, write_playlists, write_ts
+from conftest import (BAD, free_port, synth_song, write_audio, write_bad_inputs, write_playlists,
+                      write_ts)
 
 PROJECT = Path(__file__).resolve().parent.parent
 MAX_UPLOAD_MB = 1
@@ -39,11 +39,6 @@ class Server:
     first_health: httpx.Response  # the first answer /v1/health gave, while the models were loading
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
@@ -51,7 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     which must end it within a few seconds and leave that folder empty."""
     tmpdir = tmp_path_factory.mktemp("server_tmp")
     log = tmp_path_factory.mktemp("server_log") / "server.log"
-    port = _free_port()
+    port = free_port()
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "codeFeature.serve", "--port", str(port), "--max-upload-mb", str(MAX_UPLOAD_MB),
@@ -268,7 +263,7 @@ def test_an_unexpected_error_is_a_plain_500(song: Path) -> None:
 
 
 def test_sigterm_stops_a_busy_server_quickly(tmp_path: Path, song: Path) -> None:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "codeFeature.serve", "--port", str(port), "--engine", "cnn"],
                                cwd=PROJECT, env={**os.environ, "TMPDIR": str(tmp_path)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
