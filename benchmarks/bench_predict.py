@@ -29,7 +29,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from codeFeature import audio  # noqa: E402
-from codeFeature.classifier import Failure, GenreClassifier, one_blas_thread  # noqa: E402
+from codeFeature.classifier import Failure, GenreClassifier, prepare_serving_process  # noqa: E402
 from codeFeature.config import ENGINES, MODEL_DIR  # noqa: E402
 from codeFeature.engines import EngineSettings  # noqa: E402
 
@@ -109,7 +109,7 @@ def main() -> None:
         batch.mkdir()
         songs = [write_mp3(batch / f"song{i:03d}.mp3", synth(30.0, seed=10 + i)) for i in range(args.songs)]
 
-        one_blas_thread()  # as the CLI, the page and the API run
+        prepare_serving_process()  # as the CLI, the page and the API run
         for engine in args.engines.split(","):
             rows += engine_rows(GenreClassifier(engine=engine), short, long, songs, args.repeats)
         cold = cold_cli(short)

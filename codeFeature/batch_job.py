@@ -87,15 +87,13 @@ def hash_and_featurise(row: dict, engine: str, done: frozenset[str]) -> dict:
 
 
 class Judge:
-    """A Ray Data actor: loads the engine's models once (TensorFlow on one thread: the actors share the cores), then
+    """A Ray Data actor: loads the engine's models once (in a process set up as every serving program's), then
     judges batches of featurised songs into rows (JSON in "result": the CLI's --json object, or {"error"})."""
 
     def __init__(self, engine: str, models: str | None) -> None:
-        from .classifier import one_blas_thread
-        from .model import one_tensorflow_thread
+        from .classifier import prepare_serving_process
 
-        one_tensorflow_thread()
-        one_blas_thread()
+        prepare_serving_process()
         self.classifier = GenreClassifier(Path(models) if models else MODEL_DIR, engine)
         self.classifier.warm_up()
 

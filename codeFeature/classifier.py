@@ -9,6 +9,9 @@ Every prediction says whether the engine is sure of it (confidence.judge, margin
 """
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,7 +23,8 @@ import numpy as np
 
 from . import confidence, file_split
 from .audio import AudioSource
-from .config import ENGINES, GENRES, HEAD_INPUTS, MODEL_DIR, MSD_TAGS, N_SEGMENTS, SEGMENT_SAMPLES
+from .config import (ENGINES, GENRES, HEAD_INPUTS, MODEL_DIR, MSD_TAGS, N_SEGMENTS, SEGMENT_SAMPLES,
+                     SERVING_BACKEND)
 from .engines import EngineSettings
 from .errors import GenreClassifierError, SilentAudioError
 from .feature_extractor_cnn import mfcc_features
@@ -101,7 +105,8 @@ class Failure:
 
 
 class GenreClassifier:
-    """The models of one engine from `model_dir` (class_xls/ by default), loaded once; thread-safe for prediction.
+    """The models of one engine from `model_dir` (class_xls/ by default), loaded once; thread-safe for prediction
+    (one song at a time runs through the models; decoding and features run in parallel outside).
 
     `engine` is one of ENGINES; None means the default the training command chose (engines.json)."""
 
@@ -118,6 +123,7 @@ class GenreClassifier:
         self.cnn = load_model(self.model_dir) if self.engine != "musicnn" else None
         self.musicnn = load_musicnn(self.model_dir) if self.engine != "cnn" else None
         self.head = None
+        self._models_lock = threading.Lock()
         if self.musicnn is not None:
             self.head = load_head(self.model_dir, sum(self.musicnn.output[n].shape[-1] for n in HEAD_INPUTS))
 
@@ -132,17 +138,18 @@ class GenreClassifier:
         (genres,), segment probabilities (n, genres), the song's MSD tag likelihoods (50,) or None).
 
         Each engine's song comes from its audible segments (song.audible_mean; for the head, of its inputs, see
-        genre_head.song_rows); the ensemble is song.mix of the two. Inference mode throughout; the compiled predict
-        step is ~4x faster than an eager call on these models."""
+        genre_head.song_rows); the ensemble is song.mix of the two. Inference mode throughout (the compiled predict
+        step), one song at a time."""
         cnn = head = tags = None
-        if self.cnn is not None:
-            segments = np.asarray(self.cnn.predict_on_batch(inputs["mfcc"]), dtype=np.float64)
-            cnn = audible_mean(segments, silent), segments
-        if self.musicnn is not None:
-            outputs = self.musicnn.predict_on_batch(inputs["log_mel"])
-            probs = np.asarray(self.head.predict_on_batch(song_rows(head_inputs(outputs), silent)), dtype=np.float64)
-            head = probs[0], probs[1:]
-            tags = audible_mean(outputs["tags"], silent)
+        with self._models_lock:  # a backend's compiled model may hold one request's buffers (OpenVINO does)
+            if self.cnn is not None:
+                segments = _by_row(self.cnn, inputs["mfcc"])
+                cnn = audible_mean(segments, silent), segments
+            if self.musicnn is not None:
+                outputs = _by_row(self.musicnn, inputs["log_mel"])
+                probs = _by_row(self.head, song_rows(head_inputs(outputs), silent))
+                head = probs[0], probs[1:]
+                tags = audible_mean(outputs["tags"], silent)
         if cnn is None:
             return (*head, tags)
         if head is None:
@@ -216,13 +223,32 @@ class Featurised:
     started: float
 
 
-def one_blas_thread() -> None:
-    """Run BLAS/OpenMP on one thread in this process. For a program that classifies songs (CLI, page, API): one song's
-    features are small matrices, where BLAS worker threads gain nothing and their spin-waiting steals the cores from
-    the ffmpeg processes decoding the windows. A process-wide setting, so the programs call it, not the library."""
+def _by_row(model, rows: np.ndarray):
+    """A Keras model's outputs for `rows`, run one row at a time and stacked (float64 arrays, or a dict of them for
+    a model with named outputs). One input shape whatever the song's length: the OpenVINO backend compiles a model
+    per input shape, and one row's activations are a tenth of ten rows' (musicnn: ~30 MB instead of ~300 MB)."""
+    outputs = [model.predict_on_batch(rows[i:i + 1]) for i in range(len(rows))]
+    if isinstance(outputs[0], dict):
+        return {name: np.concatenate([np.asarray(o[name], np.float64) for o in outputs]) for name in outputs[0]}
+    return np.concatenate([np.asarray(o, np.float64) for o in outputs])
+
+
+def prepare_serving_process() -> str:
+    """Set up this process to classify songs, as the programs that do call it first (CLI, page, API, batch actors,
+    benchmarks); returns the Keras backend in use. Both settings are process-wide, so the programs choose them, not
+    the library:
+    - Keras' backend is SERVING_BACKEND (OpenVINO), unless Keras was already imported here (then its backend stays:
+      the outputs agree within SERVING_TOLERANCE; tests/test_classifier.py checks);
+    - BLAS/OpenMP run on one thread: one song's features are small matrices, where BLAS worker threads gain nothing
+      and their spin-waiting steals the cores from the ffmpeg processes decoding the windows."""
     from threadpoolctl import threadpool_limits
 
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = SERVING_BACKEND
     threadpool_limits(limits=1)
+    import keras
+
+    return keras.backend.backend()
 
 
 def featurise(source: AudioSource, engine: str, suffix: str = "") -> Featurised:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from .classifier import Failure, GenreClassifier, Prediction, one_blas_thread
+from .classifier import Failure, GenreClassifier, Prediction, prepare_serving_process
 from .config import AUDIO_EXTENSIONS, ENGINES, MODEL_DIR
 from .errors import GenreClassifierError
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print("error: no audio files found in the given folders", file=sys.stderr)
         return 1
-    one_blas_thread()
+    prepare_serving_process()
     try:
         classifier = GenreClassifier(args.model_dir, args.engine)
     except GenreClassifierError as exc:

@@ -22,7 +22,6 @@ import logging
 import os
 import shutil
 import sys
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -37,7 +36,8 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import audio
-from .classifier import GenreClassifier, one_blas_thread
+from .classifier import prepare_serving_process
+from .classifiers import Classifiers
 from .config import AUDIO_EXTENSIONS, ENGINES, MODEL_DIR
 from .engines import EngineSettings
 from .errors import GenreClassifierError, ModelFilesError
@@ -83,49 +83,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.retry = retry
-
-
-class Classifiers:
-    """The server's classifiers, one per engine, each loaded and warmed up once: the default one in the background
-    at start-up (`start`), the others on first use. `get` blocks while an engine loads: call it off the event loop."""
-
-    def __init__(self, model_dir: Path, default: str) -> None:
-        self.model_dir = model_dir
-        self.default = default
-        self.error: str | None = None  # why the default engine could not be loaded
-        self._loaded: dict[str, GenreClassifier] = {}
-        self._locks = {engine: threading.Lock() for engine in ENGINES}
-
-    @property
-    def ready(self) -> bool:
-        return self.default in self._loaded
-
-    def loaded(self, engine: str) -> bool:
-        return engine in self._loaded
-
-    def start(self) -> None:
-        """Load and warm up the default engine in a background thread."""
-        threading.Thread(target=self._load_default, name="load-models", daemon=True).start()
-
-    def get(self, engine: str) -> GenreClassifier:
-        """The loaded, warmed-up classifier of `engine`. Raises GenreClassifierError if its models cannot load."""
-        with self._locks[engine]:
-            if engine not in self._loaded:
-                classifier = GenreClassifier(self.model_dir, engine)
-                classifier.warm_up()
-                self._loaded[engine] = classifier
-            return self._loaded[engine]
-
-    def _load_default(self) -> None:
-        try:
-            self.get(self.default)
-            log.info("engine %s loaded and warmed up: ready", self.default)
-        except GenreClassifierError as exc:
-            self.error = str(exc)
-            log.error("the models could not be loaded: %s", exc)
-        except Exception:  # noqa: BLE001 - a background thread has no caller to raise to
-            self.error = "The models could not be loaded; the server log has the details."
-            log.exception("the models could not be loaded")
 
 
 class Gate:
@@ -333,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    one_blas_thread()
+    prepare_serving_process()
     uvicorn.run(app, host=args.host, port=args.port, timeout_graceful_shutdown=2, log_level="info")
     return 0
 

@@ -20,9 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from codeFeature.classifiers import Classifiers
 from codeFeature.config import ENGINES, GENRES, METRICS_JSON, MODEL_DIR
 from codeFeature.engines import EngineSettings
-from codeFeature.serve import Classifiers, ServerSettings, create_app
+from codeFeature.serve import ServerSettings, create_app
 from conftest import (BAD, free_port, synth_song, write_audio, write_bad_inputs, write_playlists,
                       write_ts)
 
