@@ -3,11 +3,18 @@
     streamlit run main.py
 
 All audio and model work happens in `codeFeature`; this page only asks for input and draws the results.
+`streamlit run` finds `app` below and serves the page through it: as the server starts, the default engine begins
+loading (`lifespan`) before the server takes connections, so the first visitor does not wait for it.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from types import FrameType
 from pathlib import Path
 
 import altair as alt
@@ -16,10 +23,10 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from codeFeature.classifier import Featurised, GenreClassifier, Prediction, one_blas_thread
+from codeFeature import classifiers
+from codeFeature.classifier import Featurised, GenreClassifier, Prediction, featurise, prepare_serving_process
 from codeFeature.config import (AUDIO_EXTENSIONS, ENGINES, GENRES, MODEL_DIR, MUSICNN_SAMPLE_RATE,
                                 SAMPLE_RATE, SEGMENT_SECONDS)
-from codeFeature.engines import EngineSettings
 from codeFeature.errors import GenreClassifierError
 from codeFeature.model_card import ModelCard, read_card
 
@@ -35,31 +42,54 @@ GENRE_COLOURS = ["#1f77b4", "#aec7e8", "#ff7f0e", "#e377c2", "#2ca02c", "#17becf
                  "#98df8a", "#d62728"]
 
 
-@dataclass(frozen=True)
-class Analysis:
-    """What the page shows for one input: what was judged (segments and model inputs), and the prediction."""
+@asynccontextmanager
+async def lifespan(_: st.App) -> AsyncIterator[None]:
+    """As the server starts, before it takes connections: load and warm up the default engine, so the first visitor
+    gets an answer as quickly as later ones. A load that fails is shown on the page; Ctrl-C or SIGTERM while it
+    loads stops the server at once."""
+    prepare_serving_process()  # this server classifies songs: see classifier.prepare_serving_process
+    loading = classifiers.shared(MODEL_DIR)
+    loading.start()
+    with _stop_requested() as stop:
+        while not (loading.ready or loading.error or stop.is_set()):
+            await asyncio.sleep(0.05)
+    yield
 
-    judged: Featurised
-    prediction: Prediction
+
+@contextmanager
+def _stop_requested() -> Iterator[threading.Event]:
+    """An event set when SIGINT or SIGTERM arrives in this block; the server's own handlers still run."""
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(sig: int, frame: FrameType | None) -> None:
+        stop.set()
+        handler = previous[sig]
+        if callable(handler):
+            handler(sig, frame)
+        elif handler == signal.SIG_DFL:
+            raise KeyboardInterrupt
+
+    for sig in previous:
+        signal.signal(sig, handle)
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @st.cache_resource(show_spinner="Loading the model…")
 def get_classifier(engine: str) -> GenreClassifier:
-    """An engine's models, loaded and warmed up once per server, shared by every session (prediction does not
-    mutate them)."""
-    one_blas_thread()  # this server classifies songs: see classifier.one_blas_thread
-    classifier = GenreClassifier(engine=engine)
-    classifier.warm_up()
-    return classifier
+    """An engine's models, loaded and warmed up once per server (classifiers.shared), shared by every session
+    (prediction does not mutate them)."""
+    prepare_serving_process()
+    return classifiers.shared(MODEL_DIR).get(engine)
 
 
-@st.cache_data
 def default_engine() -> str:
     """The engine the training command measured best (class_xls/engines.json); the CNN if it is unreadable."""
-    try:
-        return EngineSettings.read(MODEL_DIR).default_engine
-    except GenreClassifierError:
-        return "cnn"
+    return classifiers.shared(MODEL_DIR).default
 
 
 @st.cache_data
@@ -98,26 +128,55 @@ def _newest(inputs: dict[str, UploadedFile | None]) -> UploadedFile | None:
     return inputs.get(active) or next((item for item in inputs.values() if item is not None), None)
 
 
-def cached_analysis(given: UploadedFile, engine: str) -> Analysis | None:
-    """Analyse the input once per session and engine (widgets rerun the script); show a plain error if it fails."""
-    name = given.name or "recording.wav"
+def cached_prediction(given: UploadedFile, engine: str) -> Prediction | None:
+    """Classify the input once per session and engine (widgets rerun the script); show a plain error if it fails.
+    The session keeps just the Prediction (a few KB); what was judged is decoded again on demand (`judged`)."""
     key = (given.file_id, engine)
-    stored = st.session_state.get("analysis")
+    stored = st.session_state.get("prediction")
     if stored is not None and stored[0] == key:
         return stored[1]
-    try:
+    with _errors_shown(given):
         classifier = get_classifier(engine)
         with st.spinner("Listening…"):
-            analysis = Analysis(*classifier.analyse(given.getvalue(), name, suffix=Path(name).suffix.lower()))
+            prediction = classifier.classify(given.getvalue(), _name(given), suffix=_suffix(given))
+        st.session_state["prediction"] = (key, prediction)
+        return prediction
+    return None
+
+
+def judged(given: UploadedFile, engine: str) -> Featurised | None:
+    """The segments and model inputs `engine` judged for this input: decoded again (the same bytes give the same
+    samples), and kept in the session only while the person looks inside (see main)."""
+    key = (given.file_id, engine)
+    stored = st.session_state.get("judged")
+    if stored is not None and stored[0] == key:
+        return stored[1]
+    with _errors_shown(given):
+        with st.spinner("Listening again…"):
+            featurised = featurise(given.getvalue(), engine, suffix=_suffix(given))
+        st.session_state["judged"] = (key, featurised)
+        return featurised
+    return None
+
+
+@contextmanager
+def _errors_shown(given: UploadedFile) -> Iterator[None]:
+    """Turn a failure in the block into a plain message on the page (never a traceback; the server log keeps it)."""
+    try:
+        yield
     except GenreClassifierError as exc:
         st.error(str(exc))
-        return None
-    except Exception:  # never a traceback on the page; the server log keeps it
-        log.exception("analysis of %s failed", name)
+    except Exception:
+        log.exception("analysis of %s failed", _name(given))
         st.error("Something went wrong while analysing this file. Please try another one.")
-        return None
-    st.session_state["analysis"] = (key, analysis)
-    return analysis
+
+
+def _name(given: UploadedFile) -> str:
+    return given.name or "recording.wav"
+
+
+def _suffix(given: UploadedFile) -> str:
+    return Path(_name(given)).suffix.lower()
 
 
 def preload(engine: str) -> None:
@@ -169,17 +228,17 @@ def timeline_ui(prediction: Prediction) -> None:
         st.caption("Silent, left out of the result: " + ", ".join(silent))
 
 
-def inside_ui(analysis: Analysis) -> None:
+def inside_ui(prediction: Prediction, judged_song: Featurised) -> None:
     """Waveform, the models' inputs (13 MFCCs for the CNN, musicnn's log-mel patch) and chroma of one segment."""
     import librosa
 
     from codeFeature.feature_extractor_cnn import mfcc_features
 
     choices = [f"{i + 1}: {_clock(s.start)}–{_clock(s.end)} ({s.genre})"
-               for i, s in enumerate(analysis.prediction.segments)]
+               for i, s in enumerate(prediction.segments)]
     index = choices.index(st.selectbox("Segment", choices))
-    audio = analysis.judged.segments.audio[index]
-    judged_by = analysis.judged.features  # the model inputs this engine computed
+    audio = judged_song.segments.audio[index]
+    judged_by = judged_song.features  # the model inputs this engine computed
     wave_tab, mel_tab, mfcc_tab, chroma_tab = st.tabs(
         ["Waveform", "Log-mel (musicnn input)" if "log_mel" in judged_by else "Mel spectrogram",
          "MFCC (CNN input)" if "mfcc" in judged_by else "MFCC", "Chroma"])
@@ -270,15 +329,22 @@ def main() -> None:
         st.caption("Drop in a song to see its genre as percentages and how it moves through the song.")
         preload(engine)
         return
-    analysis = cached_analysis(given, engine)
-    if analysis is None:
+    prediction = cached_prediction(given, engine)
+    if prediction is None:
         return
-    headline_ui(analysis.prediction)
-    genre_chart_ui(analysis.prediction)
+    headline_ui(prediction)
+    genre_chart_ui(prediction)
     st.subheader("Through the song")
-    timeline_ui(analysis.prediction)
+    timeline_ui(prediction)
     if st.toggle("Look inside: what the model heard"):  # on demand: its charts cost more than the analysis
-        inside_ui(analysis)
+        judged_song = judged(given, engine)
+        if judged_song is not None:
+            inside_ui(prediction, judged_song)
+    else:  # the decoded song is a few MB: a session holds it only while it is looked at
+        st.session_state.pop("judged", None)
 
 
-main()
+if __name__ == "__main__":  # a page view (Streamlit runs the page as __main__)
+    main()
+else:  # imported by `streamlit run`, which then serves the page through this app
+    app = st.App(__file__, lifespan=lifespan)

@@ -59,12 +59,17 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def start_server(engine: str, *options: str) -> tuple[subprocess.Popen, str, float]:
     """`python -m codeFeature.serve` on a free port with `options`: (process, base URL, seconds until /v1/health
     said 200)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "codeFeature.serve", "--port", str(port), "--engine", engine,
                                 *options],

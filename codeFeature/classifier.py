@@ -233,9 +233,9 @@ def _by_row(model, rows: np.ndarray):
     return np.concatenate([np.asarray(o, np.float64) for o in outputs])
 
 
-def prepare_serving_process() -> str:
+def prepare_serving_process() -> None:
     """Set up this process to classify songs, as the programs that do call it first (CLI, page, API, batch actors,
-    benchmarks); returns the Keras backend in use. Both settings are process-wide, so the programs choose them, not
+    benchmarks). Both settings are process-wide, so the programs choose them, not
     the library:
     - Keras' backend is SERVING_BACKEND (OpenVINO), unless Keras was already imported here (then its backend stays:
       the outputs agree within SERVING_TOLERANCE; tests/test_classifier.py checks);
@@ -246,9 +246,6 @@ def prepare_serving_process() -> str:
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = SERVING_BACKEND
     threadpool_limits(limits=1)
-    import keras
-
-    return keras.backend.backend()
 
 
 def featurise(source: AudioSource, engine: str, suffix: str = "") -> Featurised:

@@ -76,13 +76,18 @@ def test_upload_mp3_shows_genre_chart_and_timeline(tmp_path: Path) -> None:
     assert bars["genre"] == list(GENRES) and abs(max(bars["percent"]) - int(match.group(2))) <= 1
     assert len(set(timeline["segment"])) == 10 and set(timeline["genre"]) == set(GENRES)
     assert any("analysed in" in c.value for c in at.caption)
-    # The look-inside views open on demand; changing their segment reuses the analysis, no second decode.
+    # The session keeps only the prediction. The look-inside views decode the song once when opened, reuse it when
+    # their segment changes, and let it go when closed.
     first_caption = [c.value for c in at.caption if "analysed in" in c.value]
-    assert not at.selectbox
+    assert not at.selectbox and "judged" not in at.session_state
     at.toggle[0].set_value(True).run()
     assert len(chart_data(at)) == 6  # + waveform, mel spectrogram, MFCC and chroma
+    opened = at.session_state["judged"]
     at.selectbox[0].select_index(4).run()
+    assert at.session_state["judged"] is opened
     assert [c.value for c in at.caption if "analysed in" in c.value] == first_caption
+    at.toggle[0].set_value(False).run()
+    assert "judged" not in at.session_state and not at.exception
 
 
 def test_not_sure_is_said_plainly(tmp_path: Path) -> None:

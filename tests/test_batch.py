@@ -18,7 +18,7 @@ import pytest
 from codeFeature import audio
 from codeFeature.batch_job import sha1_of
 from codeFeature.classifier import Failure, GenreClassifier
-from codeFeature.config import GENRES, MODEL_DIR
+from codeFeature.config import GENRES, MODEL_DIR, SERVING_TOLERANCE
 from codeFeature.genre_tags import TAG_NAMES, read_genre
 from codeFeature.model_card import read_card
 from codeFeature.results_store import read_results
@@ -87,8 +87,8 @@ def test_one_row_per_file_equal_to_the_classifier(first_run: tuple[Path, subproc
             continue
         assert row["error"] is None and row["genre"] == want.genre and row["confident"] == want.confident
         assert row["duration_s"] == pytest.approx(want.duration_s, abs=1e-3)
-        got = [row[f"prob_{genre}"] for genre in GENRES]
-        assert got == pytest.approx([want.probabilities[genre] for genre in GENRES], abs=1e-5)
+        got = [row[f"prob_{genre}"] for genre in GENRES]  # the job's backend (OpenVINO) against this process's
+        assert got == pytest.approx([want.probabilities[genre] for genre in GENRES], abs=SERVING_TOLERANCE)
 
 
 def test_errors_are_the_clis_messages(first_run: tuple[Path, subprocess.CompletedProcess]) -> None:

@@ -10,7 +10,8 @@ import pytest
 from codeFeature.classifier import Failure, GenreClassifier, Prediction
 from codeFeature.engines import EngineSettings
 from codeFeature.song import audible_mean
-from codeFeature.config import ENGINES, GENRES, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, MSD_TAGS, N_SEGMENTS, SAMPLE_RATE
+from codeFeature.config import (ENGINES, GENRES, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, MSD_TAGS, N_SEGMENTS, SAMPLE_RATE,
+                                SERVING_BACKEND, SERVING_TOLERANCE)
 from codeFeature.errors import ModelFilesError, SilentAudioError
 from conftest import synth_song, write_audio
 
@@ -131,3 +132,41 @@ def test_classify_many_keeps_order_and_reports_failures(classifier: GenreClassif
     assert "at least 3 s" in results[1].error and "No such file" in results[3].error
     single = classifier.classify(good[1].read_bytes(), suffix=".wav").probabilities  # as the page and API give it
     assert results[2].file == str(good[1]) and results[2].probabilities == pytest.approx(single, abs=1e-6)
+
+
+_SERVING_PROCESS = """
+import json, sys
+from codeFeature.classifier import GenreClassifier, prepare_serving_process
+prepare_serving_process()
+import keras
+out = {"backend": keras.backend.backend()}
+for engine in sys.argv[2:]:
+    p = GenreClassifier(engine=engine).classify(sys.argv[1])
+    out[engine] = {"song": p.probabilities, "segments": [s.probabilities for s in p.segments], "tags": p.tags}
+out["tensorflow_imported"] = "tensorflow" in sys.modules
+print(json.dumps(out))
+"""
+
+
+def test_the_serving_backend_agrees_with_tensorflow(engines: dict[str, GenreClassifier], song_mp3: Path) -> None:
+    """The programs run the same model files on OpenVINO (config.SERVING_BACKEND) without importing TensorFlow;
+    this test process, like training, runs TensorFlow. Every probability and tag likelihood agrees within
+    SERVING_TOLERANCE."""
+    import json
+    import subprocess
+    import sys
+
+    import keras
+
+    assert keras.backend.backend() == "tensorflow"
+    served = json.loads(subprocess.run([sys.executable, "-c", _SERVING_PROCESS, str(song_mp3), *ENGINES],
+                                       cwd=Path(__file__).resolve().parent.parent, check=True, capture_output=True,
+                                       text=True, timeout=300).stdout)
+    assert served["backend"] == SERVING_BACKEND and not served["tensorflow_imported"]
+    for engine, classifier in engines.items():
+        want, got = classifier.classify(song_mp3), served[engine]
+        assert got["song"] == pytest.approx(want.probabilities, abs=SERVING_TOLERANCE)
+        for segment, probabilities in zip(want.segments, got["segments"], strict=True):
+            assert probabilities == pytest.approx(segment.probabilities, abs=SERVING_TOLERANCE)
+        assert [tag for tag, _ in got["tags"]] == [tag for tag, _ in want.tags]
+        assert [p for _, p in got["tags"]] == pytest.approx([p for _, p in want.tags], abs=SERVING_TOLERANCE)
