@@ -323,8 +323,8 @@ def _clock(seconds: float) -> str:
 def main() -> None:
     st.set_page_config(page_title="Genre classifier", page_icon="🎵", layout="centered")
     st.title("What genre is this song?")
+    given = input_ui()  # before the sidebar: the uploader's code reaches the browser first
     engine = sidebar_ui(model_card())
-    given = input_ui()
     if given is None:
         st.caption("Drop in a song to see its genre as percentages and how it moves through the song.")
         preload(engine)
