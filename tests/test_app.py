@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from codeFeature.config import GENRES, METRICS_JSON, MODEL_DIR
 from codeFeature.engines import EngineSettings
-from conftest import synth_song, write_audio
+from conftest import free_port, synth_song, write_audio
 
 MAIN = str(Path(__file__).resolve().parent.parent / "main.py")
 HEADLINE = re.compile(r"^(\w+) · (\d+)%$")
@@ -159,3 +162,22 @@ def test_the_newest_input_wins(tmp_path: Path) -> None:
     at.audio_input[0].set_value(("clip.wav", clip.read_bytes(), "audio/wav"))
     at.run()
     assert [c.value for c in at.caption if "analysed in" in c.value][0].startswith("4.0 s of audio")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_the_page_server_stops_at_once_while_the_models_load(sig: signal.Signals, tmp_path: Path) -> None:
+    """`streamlit run main.py` loads the default engine before it takes connections (main.lifespan, ~5 s here); a
+    Ctrl-C or SIGTERM meanwhile stops it within a couple of seconds, with no traceback and no temp files."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "main.py", "--server.headless", "true", "--server.address",
+         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=Path(MAIN).parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)})
+    time.sleep(3.5)  # streamlit has imported the page and the models are loading
+    assert process.poll() is None
+    process.send_signal(sig)
+    started = time.monotonic()
+    output = process.communicate(timeout=30)[0]
+    assert time.monotonic() - started < 3, output
+    assert "Traceback" not in output and list(tmp_path.iterdir()) == []
