@@ -16,6 +16,7 @@ Goals: the default engine (issue #12) warm <= 0.15 s per song and >= 10 songs/s,
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -70,17 +71,26 @@ def warm_latency(classifier: GenreClassifier, path: Path, repeats: int) -> float
     return statistics.median(times)
 
 
+_TIMED = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+print(json.dumps({"code": code, "seconds": time.perf_counter() - started,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
 def cold_cli(path: Path) -> tuple[float, float]:
-    """(seconds, peak MB) of `python -m codeFeature.predict --json path` in a new process."""
-    started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "codeFeature.predict", "--json", str(path)], cwd=PROJECT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"the CLI failed with exit status {process.returncode}")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024
+    """(seconds, peak MB) of `python -m codeFeature.predict --json path` in a new process. It is started from a
+    small Python process: a child started from this one would count this process's memory in its peak (Linux keeps
+    the peak across fork and exec)."""
+    timed = subprocess.run([sys.executable, "-c", _TIMED, sys.executable, "-m", "codeFeature.predict", "--json",
+                            str(path)], cwd=PROJECT, check=True, capture_output=True, text=True,
+                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    result = json.loads(timed.stdout)
+    if result["code"] != 0:
+        raise RuntimeError(f"the CLI failed with exit status {result['code']}")
+    return result["seconds"], result["peak_mb"]
 
 
 def engine_rows(classifier: GenreClassifier, short: Path, long: Path, songs: list[Path], repeats: int,
