@@ -3,8 +3,8 @@
     streamlit run main.py
 
 All audio and model work happens in `codeFeature`; this page only asks for input and draws the results.
-`streamlit run` finds `app` below and serves the page through it: as the server starts, the default engine begins
-loading (`lifespan`) before the server takes connections, so the first visitor does not wait for it.
+`streamlit run` finds `app` below and serves the page through it: as the server starts, it loads the default engine
+(`lifespan`) before it takes connections, so the first visitor does not wait for it.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from types import FrameType
 from pathlib import Path
+from types import FrameType
 
 import altair as alt
 import numpy as np
@@ -58,8 +58,12 @@ async def lifespan(_: st.App) -> AsyncIterator[None]:
 
 @contextmanager
 def _stop_requested() -> Iterator[threading.Event]:
-    """An event set when SIGINT or SIGTERM arrives in this block; the server's own handlers still run."""
+    """An event set when SIGINT or SIGTERM arrives in this block; the server's own handlers still run. (Signal
+    handlers belong to the main thread: elsewhere the event is never set.)"""
     stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def handle(sig: int, frame: FrameType | None) -> None:
@@ -67,8 +71,9 @@ def _stop_requested() -> Iterator[threading.Event]:
         handler = previous[sig]
         if callable(handler):
             handler(sig, frame)
-        elif handler == signal.SIG_DFL:
-            raise KeyboardInterrupt
+        elif handler == signal.SIG_DFL:  # the default action (terminate), as if this block were not here
+            signal.signal(sig, signal.SIG_DFL)
+            signal.raise_signal(sig)
 
     for sig in previous:
         signal.signal(sig, handle)

@@ -7,8 +7,8 @@ through Playwright, as tests/test_browser.py does):
 - the time from the server's start until /_stcore/health answers, then the first visitor: the page opened right
   after health, a 30-s mp3 uploaded, until its result shows;
 - --sessions browser sessions, --parallel at a time, each uploading --uploads generated songs one after another and
-  then closing: time from each upload to its result, and errors (an error or traceback on the page, or no result
-  within 120 s);
+  then closing: time from each upload to its result, errors (an error or traceback on the page, or no result within
+  120 s), and the server's CPU time per upload (the browsers share the same cores);
 - the server's RSS after the first visitor's result, every 20 uploads of the load, and --settle seconds after the
   last session closed (once Streamlit has let the closed sessions go).
 Goals (issue #12, default engine, 2 cores): first result <= 5 s after health; p95 and errors reported; RSS <= 900 MB
@@ -57,6 +57,12 @@ class Load:
         count = len(self.latencies) + len(self.errors)
         if count % 20 == 0:
             self.rss_at[count] = rss_mb(self.server_pid)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process and its finished children (ffmpeg) have used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime, stime, cutime, cstime
 
 
 def start_server() -> tuple[subprocess.Popen, str, float]:
@@ -126,6 +132,7 @@ class Run:
     rss_first: float  # MB after it
     load: Load
     rss_settled: float = float("nan")  # MB once the closed sessions have expired
+    server_cpu: float = float("nan")  # CPU seconds the server used during the load
 
 
 async def drive(first: Path, songs: list[tuple[Path, float]], sessions: int, parallel: int, settle: float) -> Run:
@@ -146,6 +153,7 @@ async def drive(first: Path, songs: list[tuple[Path, float]], sessions: int, par
             await context.close()
             run = Run(ready, first_result, rss_mb(process.pid), Load(process.pid))
             turns = asyncio.Semaphore(parallel)
+            cpu_before = cpu_seconds(process.pid)
 
             async def one(index: int) -> None:
                 async with turns:
@@ -153,6 +161,7 @@ async def drive(first: Path, songs: list[tuple[Path, float]], sessions: int, par
                     await session(browser, url, rotated, run.load)
 
             await asyncio.gather(*(one(i) for i in range(sessions)))
+            run.server_cpu = cpu_seconds(process.pid) - cpu_before
             if settle > 0:
                 await asyncio.sleep(settle)
                 run.rss_settled = rss_mb(process.pid)
@@ -191,6 +200,7 @@ def main() -> None:
         (f"load: {args.sessions} sessions x {args.uploads} uploads, {args.parallel} at a time",
          f"p50 {statistics.median(latencies) if latencies else float('nan'):.2f} s, p95 {p95:.2f} s, "
          f"max {max(latencies, default=float('nan')):.2f} s", "(informative)", True),
+        ("server CPU time per upload during the load", f"{run.server_cpu / total:.2f} s", "(informative)", True),
         ("errors", f"{len(load.errors)}" + (f" ({load.errors[0]})" if load.errors else ""), "0", not load.errors),
         ("server RSS after the first result", f"{run.rss_first:.0f} MB", "(informative)", True),
         ("server RSS after 20 uploads", f"{rss_20:.0f} MB", "<= 900 MB", rss_20 <= 900),

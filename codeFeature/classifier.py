@@ -234,9 +234,8 @@ def _by_row(model, rows: np.ndarray):
 
 
 def prepare_serving_process() -> None:
-    """Set up this process to classify songs, as the programs that do call it first (CLI, page, API, batch actors,
-    benchmarks). Both settings are process-wide, so the programs choose them, not
-    the library:
+    """Set up this process to classify songs; the programs that do call it first (CLI, page, API, batch actors,
+    benchmarks). Both settings are process-wide, so the programs choose them, not the library:
     - Keras' backend is SERVING_BACKEND (OpenVINO), unless Keras was already imported here (then its backend stays:
       the outputs agree within SERVING_TOLERANCE; tests/test_classifier.py checks);
     - BLAS/OpenMP run on one thread: one song's features are small matrices, where BLAS worker threads gain nothing

@@ -3,7 +3,11 @@ on Ray)."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 from codeFeature.batch_job import JobSettings, Summary, hash_and_featurise, result_row, sha1_of
@@ -12,6 +16,7 @@ from codeFeature.config import GENRES, N_SEGMENTS
 from conftest import synth_song, write_audio
 
 SETTINGS = JobSettings("cnn", None, 2, "sha256:00")
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def test_sha1_of_a_file(tmp_path: Path) -> None:
@@ -56,3 +61,31 @@ def test_summary_line() -> None:
     assert summary.line() == ("done: 10 songs in 5.0 s (2.00 songs/s), 8 classified, 2 errors, 3 skipped "
                               "(already in the results)")
     assert Summary(interrupted=True).line().startswith("interrupted: 0 songs")
+
+
+_HOLD_A_CPU = """
+import json, os, sys
+from codeFeature.batch_job import claim_one_cpu
+claim = claim_one_cpu()
+print(json.dumps(sorted(os.sched_getaffinity(0)) if claim else None), flush=True)
+sys.stdin.read()  # hold the claim until the test closes stdin
+"""
+
+
+def test_judges_on_one_machine_claim_different_cpus() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    holders, claimed = [], []
+    try:
+        for _ in range(len(cpus) + 1):  # one at a time, each holding its claim
+            holders.append(subprocess.Popen([sys.executable, "-c", _HOLD_A_CPU], cwd=PROJECT, stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, text=True))
+            claimed.append(json.loads(holders[-1].stdout.readline()))
+        assert sorted(c[0] for c in claimed[:-1]) == cpus and all(len(c) == 1 for c in claimed[:-1])
+        assert claimed[-1] is None  # every CPU taken: the last one runs unpinned
+    finally:
+        for holder in holders:
+            holder.communicate("", timeout=30)
+    again = subprocess.Popen([sys.executable, "-c", _HOLD_A_CPU], cwd=PROJECT, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert json.loads(again.stdout.readline()) == [cpus[0]]  # the claims went with their processes
+    again.communicate("", timeout=30)
