@@ -70,20 +70,24 @@ def start_server(engine: str, *options: str) -> tuple[subprocess.Popen, str, flo
     """`python -m codeFeature.serve` on a free port with `options`: (process, base URL, seconds until /v1/health
     said 200)."""
     port = free_port()
+    return wait_for_health([sys.executable, "-m", "codeFeature.serve", "--port", str(port), "--engine", engine,
+                            *options], f"http://127.0.0.1:{port}", "/v1/health")
+
+
+def wait_for_health(command: list[str], url: str, health: str) -> tuple[subprocess.Popen, str, float]:
+    """Start a server `command` in the project (output discarded) and wait until `url` + `health` answers 200:
+    (process, url, seconds it took)."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "codeFeature.serve", "--port", str(port), "--engine", engine,
-                                *options],
-                               cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_ENV)
-    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_ENV)
     while time.perf_counter() - started < 300:
         if process.poll() is not None:
             raise RuntimeError("the server stopped while starting")
         try:
-            if httpx.get(f"{url}/v1/health", timeout=5).status_code == 200:
+            if httpx.get(f"{url}{health}", timeout=5).status_code == 200:
                 return process, url, time.perf_counter() - started
         except httpx.TransportError:
             pass
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise RuntimeError("the server did not become ready")
 
 

@@ -25,14 +25,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from bench_api import free_port, rss_mb  # noqa: E402
+from bench_api import free_port, rss_mb, wait_for_health  # noqa: E402
 from bench_predict import print_table, synth, write_mp3  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -68,22 +67,9 @@ def cpu_seconds(pid: int) -> float:
 def start_server() -> tuple[subprocess.Popen, str, float]:
     """`streamlit run main.py` on a free 127.0.0.1 port: (process, URL, seconds until /_stcore/health said ok)."""
     port = free_port()
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "main.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    url = f"http://127.0.0.1:{port}"
-    while time.perf_counter() - started < 300:
-        if process.poll() is not None:
-            raise RuntimeError("the page server stopped while starting")
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return process, url, time.perf_counter() - started
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the page server did not come up")
+    return wait_for_health([sys.executable, "-m", "streamlit", "run", "main.py", "--server.headless", "true",
+                            "--server.address", "127.0.0.1", "--server.port", str(port),
+                            "--browser.gatherUsageStats", "false"], f"http://127.0.0.1:{port}", "/_stcore/health")
 
 
 async def upload_and_wait(page, song: Path, seconds: float) -> str | None:

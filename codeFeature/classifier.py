@@ -182,19 +182,13 @@ class GenreClassifier:
             doubt=confidence.explain(verdict, probabilities),
         )
 
-    def analyse(self, source: AudioSource, name: str | None = None,
-                suffix: str = "") -> tuple[Featurised, Prediction]:
-        """Classify a path, bytes or file object; also return what was judged (segments and model inputs).
+    def classify(self, source: AudioSource, name: str | None = None, suffix: str = "") -> Prediction:
+        """Classify a path, bytes or file object (what was judged: `featurise`, then `classify_features`).
 
         `suffix` (".mp3") names the temporary copy of in-memory input.
         Raises a GenreClassifierError subclass with a user-facing message for anything it cannot judge.
         """
-        featurised = featurise(source, self.engine, suffix)
-        return featurised, self.classify_features(featurised, name or _name_of(source))
-
-    def classify(self, source: AudioSource, name: str | None = None, suffix: str = "") -> Prediction:
-        """The Prediction of `analyse`."""
-        return self.analyse(source, name, suffix)[1]
+        return self.classify_features(featurise(source, self.engine, suffix), name or _name_of(source))
 
     def classify_many(self, paths: Iterable[Path], threads: int = 3) -> Iterator[Prediction | Failure]:
         """Classify many files, yielding results in input order. Decoding and features of the next few files run
