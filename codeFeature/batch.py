@@ -1,7 +1,9 @@
 """Tag a whole music library: classify every audio file under some folders on Ray Data, one Parquet row per file.
 
     python -m codeFeature.batch MUSIC_DIR... --out results.parquet [--engine E] [--workers N] [--address ADDR]
-                                [--models DIR] [--write-tags]
+                                [--models DIR] [--write-tags [--overwrite | --overwrite-any] [--include-unsure]
+                                [--min-probability P] [--genres N] [--separator S]]
+    python -m codeFeature.batch --undo --out results.parquet
 
 Without --address, Ray starts on this machine for the job and stops after it (nothing to set up). With --address
 (`auto`, `HOST:6379` or `ray://HOST:10001`) the job runs on that Ray cluster; from a checkout, the project is shipped
@@ -13,8 +15,17 @@ classified is a row with the CLI's one-line message in `error`. A rerun with the
 hash is already there. Ctrl-C or SIGTERM stops the job; rows already received are written, the songs in flight are
 lost.
 
---write-tags writes each classified file's top genre into its own genre tag (genre_tags); without it the job prints
-what it would change (a dry run).
+Tags (library_tags): without --write-tags the job prints what tagging would do (a dry run), grouped: would fill,
+would replace, kept (has a genre), skipped (not sure), failed. --write-tags then does it, safely by default:
+- only files with no genre tag are filled; --overwrite replaces genres that are among the ten, --overwrite-any any;
+- only answers the engine is sure of (--include-unsure for all), at least --min-probability;
+- --genres N writes the top N genres (at least --min-probability each), as several values where the format has them,
+  else joined with --separator.
+Every change is recorded in --out (previous and new genre, content hashes, time), and
+
+    python -m codeFeature.batch --undo --out results.parquet
+
+puts back the genre of every changed file that still has the genre written (a file retagged since is left alone).
 """
 from __future__ import annotations
 
@@ -27,48 +38,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .batch_job import JobSettings, Summary, run, sha1_of
+from .batch_job import JobSettings, Summary, run
 from .config import ENGINES, MODEL_DIR, PROJECT_DIR
 from .engines import EngineSettings
 from .errors import GenreClassifierError
-from .genre_tags import TAG_NAMES, TagWriteError, read_genre, write_genre
+from .genre_tags import DEFAULT_SEPARATOR
+from .library_tags import FAILED, KEEP, REPLACE, TagOptions, TagReport, tag_library, undo
 from .model_card import read_card
 from .predict import expand
-from .results_store import PartWriter, ResultRow, read_results
 
 _MAX_TEMP_ROOT = 24  # Ray adds ~82 bytes of folder, session and socket names below the temporary folder
 _RUNTIME_EXCLUDES = [".git", ".cache", "genres_original", "tests", "benchmarks", "*.parquet", "__pycache__"]
-
-
-def tag_files(out: Path, paths: list[Path], write: bool) -> tuple[int, int]:
-    """Give each of `paths` classified in the results folder `out` its top genre as genre tag (`write`), or print
-    what would change. A file whose tag was written gets a row for its new content hash too (a copy of its result),
-    so that a rerun still skips it. Returns (files changed or to change, files that could not be tagged)."""
-    table = read_results(out).to_pylist()
-    latest = {record["path"]: record for record in table if record["error"] is None}
-    writer = PartWriter(out)
-    changed = failed = 0
-    try:
-        for path in map(str, paths):
-            record = latest.get(path)
-            if record is None:
-                continue
-            try:
-                current = read_genre(Path(path))
-                wanted = TAG_NAMES[record["genre"]]
-                if current == wanted:
-                    continue
-                if write:
-                    write_genre(Path(path), record["genre"])
-                    writer.add(ResultRow.from_record({**record, "sha1": sha1_of(Path(path))}))
-                print(f"{'set' if write else 'would set'} genre of {path}: {current!r} -> {wanted!r}")
-                changed += 1
-            except TagWriteError as exc:
-                print(f"{path}: {exc}", file=sys.stderr)
-                failed += 1
-    finally:
-        writer.flush()
-    return changed, failed
 
 
 def _stop_on_sigterm() -> None:
@@ -96,18 +76,37 @@ def _runtime_env() -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m codeFeature.batch",
                                      description="Classify every audio file under some folders into a Parquet table.")
-    parser.add_argument("inputs", nargs="+", metavar="MUSIC_DIR", help="folders (or files) to classify")
+    parser.add_argument("inputs", nargs="*", metavar="MUSIC_DIR", help="folders (or files) to classify")
     parser.add_argument("--out", type=Path, required=True, help="results folder of Parquet parts (results.parquet)")
     parser.add_argument("--engine", choices=ENGINES, help="default: the best measured (engines.json)")
     parser.add_argument("--workers", type=int, help="judges (model actors); default: one per CPU of the cluster")
     parser.add_argument("--address", help="an existing Ray cluster (auto, HOST:6379, ray://HOST:10001); "
                                           "default: start Ray on this machine for this job")
     parser.add_argument("--models", type=Path, help="model folder, readable by every worker (default: class_xls)")
-    parser.add_argument("--write-tags", action="store_true",
-                        help="write each file's top genre into its genre tag (default: only say what would change)")
+    tags = parser.add_argument_group("genre tags (default: a dry run that prints what would change)")
+    tags.add_argument("--write-tags", action="store_true",
+                      help="write genre tags: only into files that have none, only answers the engine is sure of")
+    tags.add_argument("--overwrite", action="store_true", help="also replace genres that are among the ten")
+    tags.add_argument("--overwrite-any", action="store_true", help="also replace any other genre")
+    tags.add_argument("--include-unsure", action="store_true", help="also tag answers the engine is not sure of")
+    tags.add_argument("--min-probability", type=float, default=0.0, metavar="P",
+                      help="write only genres with at least this probability (0-1)")
+    tags.add_argument("--genres", type=int, default=1, metavar="N", help="write the top N genres (default 1)")
+    tags.add_argument("--separator", default=DEFAULT_SEPARATOR,
+                      help=f"joins several genres where the format keeps one value (default {DEFAULT_SEPARATOR!r})")
+    tags.add_argument("--undo", action="store_true",
+                      help="put back the genres a tagging run recorded in --out changed, and stop")
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.genres < 1 or not 0.0 <= args.min_probability <= 1.0:
+        parser.error("--genres must be at least 1 and --min-probability between 0 and 1")
+    if args.undo:
+        return _undo(args.out)
+    if not args.inputs:
+        parser.error("name the folders (or files) to classify, or --undo")
+    options = TagOptions(args.overwrite, args.overwrite_any, args.include_unsure, args.min_probability, args.genres,
+                         args.separator)
     paths = expand(args.inputs)
     if not paths:
         print("error: no audio files found in the given folders", file=sys.stderr)
@@ -150,15 +149,36 @@ def main(argv: list[str] | None = None) -> int:
     print(summary.line())
     if summary.interrupted:
         return 130
-    try:
-        changed, failed = tag_files(args.out, paths, args.write_tags)
-    except KeyboardInterrupt:
-        print("interrupted while tagging: the files tagged so far keep their new tags")
+    report = tag_library(args.out, paths, options, args.write_tags)
+    _print_report(report)
+    if report.interrupted:
+        print(f"interrupted while tagging: {report.changed} files tagged and recorded (--undo puts them back); "
+              f"the others are unchanged")
         return 130
-    print(f"{'tagged' if args.write_tags else 'dry run: would tag'} {changed} files"
-          + (f"; {failed} could not be tagged" if failed else "")
-          + ("" if args.write_tags else " (add --write-tags to write them)"))
-    return 1 if summary.errors or failed else 0
+    print(f"tagged {report.changed} files" if args.write_tags else
+          f"dry run: would tag {report.changed} files (add --write-tags to write them)")
+    return 1 if summary.errors or report.count(FAILED) else 0
+
+
+def _undo(out: Path) -> int:
+    """`--undo`: restore what the tagging runs recorded in `out` changed; prints the report."""
+    if not out.is_dir():
+        print(f"error: no results folder {out}", file=sys.stderr)
+        return 2
+    _stop_on_sigterm()
+    report = undo(out)
+    _print_report(report)
+    restored = report.count(REPLACE)
+    if report.interrupted:
+        print(f"interrupted: {restored} files restored and recorded; run --undo again for the rest")
+        return 130
+    print(f"undo: {restored} files restored, {report.count(KEEP)} left alone, {report.count(FAILED)} failed")
+    return 1 if report.count(FAILED) else 0
+
+
+def _print_report(report: TagReport) -> None:
+    for line in report.lines():
+        print(line)
 
 
 if __name__ == "__main__":

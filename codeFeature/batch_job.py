@@ -6,7 +6,6 @@ cannot be classified is a row with the CLI's one-line message in `error`, never 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -21,6 +20,7 @@ import numpy as np
 from .classifier import Failure, GenreClassifier, Prediction, featurise
 from .config import MODEL_DIR
 from .errors import GenreClassifierError
+from .hashing import sha1_of
 from .results_store import PartWriter, ResultRow, done_hashes
 
 SONGS_PER_JUDGE_BATCH = 4
@@ -54,15 +54,6 @@ class Summary:
         state = "interrupted" if self.interrupted else "done"
         return (f"{state}: {songs} songs in {self.seconds:.1f} s ({rate:.2f} songs/s), {self.classified} classified, "
                 f"{self.errors} errors, {self.skipped} skipped (already in the results)")
-
-
-def sha1_of(path: Path) -> str:
-    """SHA-1 of a file's bytes."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def hash_and_featurise(row: dict, engine: str, done: frozenset[str]) -> dict:

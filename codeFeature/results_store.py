@@ -26,7 +26,12 @@ _TEMP_PREFIX = ".writing-"
 @dataclass(frozen=True)
 class ResultRow:
     """One input file's row: what it is, what the classifier said (probabilities one column per genre, as
-    `prob_<genre>`), or why it could not (`error`, the CLI's one-line message)."""
+    `prob_<genre>`), or why it could not (`error`, the CLI's one-line message).
+
+    A row that records a change of the file's genre tag (library_tags) copies the file's classification and adds
+    `tag_action` ("fill", "replace" or "undo"), the genre values before and after (`previous_genre`, [] for none;
+    `written_genre`), when (`tagged_at`, ISO 8601 UTC) and the file's content hash before (`sha1_before`; `sha1` is
+    the hash after)."""
 
     path: str
     sha1: str
@@ -38,6 +43,11 @@ class ResultRow:
     engine: str
     model_digest: str
     error: str | None
+    tag_action: str | None = None
+    previous_genre: list[str] | None = None
+    written_genre: list[str] | None = None
+    tagged_at: str | None = None
+    sha1_before: str | None = None
 
     def record(self) -> dict:
         """The row as Parquet columns."""
@@ -59,6 +69,8 @@ SCHEMA = pa.schema([
     ("tags", pa.list_(pa.string())), ("confident", pa.bool_()), ("engine", pa.string()),
     ("model_digest", pa.string()), ("error", pa.string()),
     *[(f"prob_{genre}", pa.float64()) for genre in GENRES],
+    ("tag_action", pa.string()), ("previous_genre", pa.list_(pa.string())), ("written_genre", pa.list_(pa.string())),
+    ("tagged_at", pa.string()), ("sha1_before", pa.string()),
 ])
 
 
@@ -75,9 +87,22 @@ def done_hashes(folder: Path) -> set[str]:
 
 
 def read_results(folder: Path) -> pa.Table:
-    """Every row in `folder`, as one table."""
+    """Every row in `folder`, as one table (columns a part written by an older version lacks are null)."""
     parts = sorted(Path(folder).glob("part-*.parquet"))
-    return pa.concat_tables([pq.read_table(part, schema=SCHEMA) for part in parts]) if parts else SCHEMA.empty_table()
+    return pa.concat_tables([_read_part(part) for part in parts]) if parts else SCHEMA.empty_table()
+
+
+def read_rows(folder: Path) -> list[ResultRow]:
+    """Every row in `folder`, in the order the parts were written."""
+    return [ResultRow.from_record(record) for record in read_results(folder).to_pylist()]
+
+
+def _read_part(part: Path) -> pa.Table:
+    table = pq.read_table(part)
+    for name in SCHEMA.names:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, SCHEMA.field(name).type))
+    return table.select(SCHEMA.names).cast(SCHEMA)
 
 
 class PartWriter:
@@ -91,6 +116,7 @@ class PartWriter:
         self.written = 0
         self._run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
         self._parts = 0
+        self._names: list[str] = []
         self._rows: list[dict] = []
         self._since = time.monotonic()
 
@@ -107,6 +133,17 @@ class PartWriter:
             self._rows = []
         self._since = time.monotonic()
 
+    def merge(self) -> None:
+        """Rewrite the parts this writer wrote as one (after `flush`). The merged part is in place before the small
+        ones go, so an interruption leaves rows twice (harmless: rows are facts), never lost."""
+        if len(self._names) < 2:
+            return
+        rows = pa.concat_tables([pq.read_table(self.folder / name) for name in self._names]).to_pylist()
+        small, self._names = self._names, []
+        self._write(rows)
+        for name in small:
+            (self.folder / name).unlink(missing_ok=True)
+
     def _write(self, rows: Sequence[dict]) -> None:
         name = f"part-{self._run}-{self._parts:05d}.parquet"
         temporary = self.folder / f"{_TEMP_PREFIX}{name}"
@@ -116,3 +153,4 @@ class PartWriter:
         finally:
             temporary.unlink(missing_ok=True)
         self._parts += 1
+        self._names.append(name)

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from codeFeature import audio
-from codeFeature.batch_job import sha1_of
 from codeFeature.classifier import Failure, GenreClassifier
 from codeFeature.config import GENRES, MODEL_DIR, SERVING_TOLERANCE
-from codeFeature.genre_tags import TAG_NAMES, read_genre
+from codeFeature.genre_tags import TAG_NAMES, read_genres, write_genres
+from codeFeature.hashing import sha1_of
 from codeFeature.model_card import read_card
 from codeFeature.results_store import read_results
 from conftest import free_port, synth_song, write_audio, write_bad_inputs
@@ -102,28 +102,42 @@ def test_errors_are_the_clis_messages(first_run: tuple[Path, subprocess.Complete
 def test_dry_run_says_what_it_would_tag_and_changes_nothing(first_run: tuple[Path, subprocess.CompletedProcess],
                                                             library: Path) -> None:
     out, result = first_run
-    assert result.stdout.count("would set genre of ") == len(GOOD) - 1  # the wav cannot be tagged
-    assert "dry run: would tag 7 files" in result.stdout and "f.wav" in result.stderr
-    assert all(read_genre(library / name) is None for name in GOOD if not name.endswith(".wav"))
+    rows = {Path(row["path"]).name: row for row in read_results(out).to_pylist() if row["error"] is None}
+    sure = sum(row["confident"] for name, row in rows.items() if not name.endswith(".wav"))
+    unsure = sum(not row["confident"] for name, row in rows.items() if not name.endswith(".wav"))
+    if sure:
+        assert f"would fill (no genre yet): {sure}" in result.stdout, result.stdout
+    if unsure:
+        assert f"skipped (not sure): {unsure}" in result.stdout, result.stdout
+    assert "failed: 1" in result.stdout and "f.wav" in result.stdout
+    assert f"dry run: would tag {sure} files" in result.stdout
+    assert all(read_genres(library / name) == () for name in GOOD if not name.endswith(".wav"))
 
 
-def test_a_rerun_skips_everything_and_write_tags_changes_only_tags(
+def test_write_tags_fills_untagged_files_keeps_hand_tags_and_undo_puts_all_back(
         first_run: tuple[Path, subprocess.CompletedProcess], library: Path, tmp_path: Path) -> None:
     out, _ = first_run
     taggable = [library / name for name in GOOD if not name.endswith(".wav")]
+    hand_tagged = library / "b.flac"
+    write_genres(hand_tagged, ["Post-Punk"])  # its owner's genre; the file's hash changes, so it is judged again
     pcm = {path: audio.load(path) for path in taggable}
-    rows_before = read_results(out).num_rows
-    result = run_batch(str(library), "--out", str(out), "--engine", ENGINE, "--write-tags", tmpdir=tmp_path)
-    assert "done: 0 songs" in result.stdout and "12 skipped" in result.stdout, result.stdout + result.stderr
-    assert "tagged 7 files" in result.stdout
-    table = read_results(out).to_pylist()
-    genres = {row["path"]: row["genre"] for row in table}
+    result = run_batch(str(library), "--out", str(out), "--engine", ENGINE, "--write-tags", "--include-unsure",
+                       tmpdir=tmp_path)
+    assert "done: 1 songs" in result.stdout and "11 skipped" in result.stdout, result.stdout + result.stderr
+    assert "tagged 6 files" in result.stdout and "kept (has a genre): 1" in result.stdout
+    genres = {row["path"]: row["genre"] for row in read_results(out).to_pylist()}
     for path in taggable:
-        assert read_genre(path) == TAG_NAMES[genres[str(path)]]
+        want = ("Post-Punk",) if path == hand_tagged else (TAG_NAMES[genres[str(path)]],)
+        assert read_genres(path) == want
         assert np.array_equal(audio.load(path), pcm[path])
-    assert len(table) == rows_before + 7  # each tagged file's new content hash, so that a rerun still skips it
     again = run_batch(str(library), "--out", str(out), "--engine", ENGINE, tmpdir=tmp_path)
     assert "done: 0 songs" in again.stdout and "12 skipped" in again.stdout and "would tag 0 files" in again.stdout
+    undone = run_batch("--undo", "--out", str(out), tmpdir=tmp_path)
+    assert undone.returncode == 0 and "undo: 6 files restored, 0 left alone" in undone.stdout, undone.stderr
+    for path in taggable:
+        assert read_genres(path) == (("Post-Punk",) if path == hand_tagged else ())
+        assert np.array_equal(audio.load(path), pcm[path])
+    assert "undo: 0 files restored" in run_batch("--undo", "--out", str(out), tmpdir=tmp_path).stdout
 
 
 def test_interrupted_run_keeps_its_rows_and_a_rerun_adds_the_rest(library: Path, tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from codeFeature.batch_job import JobSettings, Summary, hash_and_featurise, result_row, sha1_of
+from codeFeature.batch_job import JobSettings, Summary, hash_and_featurise, result_row
+from codeFeature.hashing import sha1_of
 from codeFeature.classifier import Featurised
 from codeFeature.config import GENRES, N_SEGMENTS
 from conftest import synth_song, write_audio
