@@ -292,10 +292,11 @@ def sidebar_ui(card: ModelCard | None) -> str:
         real = measured.get("realsongs")
         if real is not None:
             st.metric("Right on real songs", f"{real.accuracy:.0%}",
-                      help=f"What to expect: {real.tracks} real recordings (not GTZAN), each judged by a model that "
-                           f"never heard its artist; top-3 {real.top3_accuracy:.0%}. When the engine says it is sure "
-                           f"({real.confident_share:.0%} of them) it is right {real.confident_accuracy:.0%} of the "
-                           "time.")
+                      help=f"{real.tracks} real recordings (not GTZAN), each judged by a model that never heard its "
+                           f"artist, and whose design and 'not sure' rule were chosen without it. On the "
+                           f"{real.no_doubt_tracks} whose genre is clear-cut: {real.no_doubt_accuracy:.0%}.")
+        if engine in card.engines:
+            st.caption(card.engines[engine].in_words())
         cv = measured.get("cv")
         if cv is not None:
             st.metric("GTZAN cross-validation (full clips)", f"{cv.full_clips_accuracy:.0%}",
@@ -304,8 +305,8 @@ def sidebar_ui(card: ModelCard | None) -> str:
         st.caption("Recall per genre on held-out real songs (GTZAN's where an engine has none):")
         st.dataframe(_engine_table(card), hide_index=True, width="stretch")
         st.caption(f"Trained on {card.gtzan_tracks} GTZAN tracks and the real songs above. GTZAN is "
-                   "1990s-era audio and we had a third of it; the real-song figure is the one to trust, and it "
-                   "comes from under a hundred songs. Treat the result as a hint, not a verdict.")
+                   "1990s-era audio and we had a third of it; the real-song figure is the one to trust. Most of "
+                   "those songs are rock and pop from before 2002, so treat the result as a hint, not a verdict.")
     return engine
 
 

@@ -23,13 +23,14 @@ import numpy as np
 
 from . import confidence, file_split
 from .audio import AudioSource
-from .config import (ENGINES, GENRES, HEAD_INPUTS, MODEL_DIR, MSD_TAGS, N_SEGMENTS, SEGMENT_SAMPLES,
+from .config import (ENGINES, GENRES, MODEL_DIR, MSD_TAGS, N_SEGMENTS, SEGMENT_SAMPLES,
                      SERVING_BACKEND)
 from .engines import EngineSettings
 from .errors import GenreClassifierError, SilentAudioError
 from .feature_extractor_cnn import mfcc_features
 from .feature_extractor_musicnn import musicnn_features
-from .genre_head import head_inputs, song_rows
+from .genre_head import head_inputs, input_dims, song_rows, split_outside
+from .musicnn import OUTPUTS
 from .song import audible_mean, mix, top_k
 
 TOP_TAGS = 5  # MSD tags reported per song
@@ -125,37 +126,36 @@ class GenreClassifier:
         self.head = None
         self._models_lock = threading.Lock()
         if self.musicnn is not None:
-            self.head = load_head(self.model_dir, sum(self.musicnn.output[n].shape[-1] for n in HEAD_INPUTS))
+            self.head = load_head(self.model_dir, input_dims({n: self.musicnn.output[n].shape[-1] for n in OUTPUTS}))
 
     def warm_up(self) -> None:
         """Run a silent song's segments through features and models, so the first real song pays no compile
         cost."""
         self.judge(features(self.engine, np.zeros((N_SEGMENTS, SEGMENT_SAMPLES), np.float32)), [False] * N_SEGMENTS)
 
-    def judge(self, inputs: dict[str, np.ndarray],
-              silent: Sequence[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Model inputs of a song's segments (from `features`) and their silence flags -> (song probabilities
-        (genres,), segment probabilities (n, genres), the song's MSD tag likelihoods (50,) or None).
+    def judge(self, inputs: dict[str, np.ndarray], silent: Sequence[bool]) -> Judged:
+        """Model inputs of a song's segments (from `features`) and their silence flags -> the engine's Judged.
 
         Each engine's song comes from its audible segments (song.audible_mean; for the head, of its inputs, see
-        genre_head.song_rows); the ensemble is song.mix of the two. Inference mode throughout (the compiled predict
-        step), one song at a time."""
-        cnn = head = tags = None
+        genre_head.song_rows; genre_head.split_outside separates "none of the ten"); the ensemble is song.mix of the
+        two. Inference mode throughout (the compiled predict step), one song at a time."""
+        cnn = head = None
+        tags = outside = None
         with self._models_lock:  # a backend's compiled model may hold one request's buffers (OpenVINO does)
             if self.cnn is not None:
                 segments = _by_row(self.cnn, inputs["mfcc"])
                 cnn = audible_mean(segments, silent), segments
             if self.musicnn is not None:
                 outputs = _by_row(self.musicnn, inputs["log_mel"])
-                probs = _by_row(self.head, song_rows(head_inputs(outputs), silent))
-                head = probs[0], probs[1:]
+                genres, none_of_them = split_outside(_by_row(self.head, song_rows(head_inputs(outputs), silent)))
+                head, outside = (genres[0], genres[1:]), float(none_of_them[0])
                 tags = audible_mean(outputs["tags"], silent)
         if cnn is None:
-            return (*head, tags)
+            return Judged(*head, tags, outside)
         if head is None:
-            return (*cnn, tags)
+            return Judged(*cnn)
         weight = self.settings.musicnn_weight
-        return mix(head[0], cnn[0], weight), mix(head[1], cnn[1], weight), tags
+        return Judged(mix(head[0], cnn[0], weight), mix(head[1], cnn[1], weight), tags, outside)
 
     def classify_features(self, featurised: Featurised, name: str) -> Prediction:
         """Judge a featurised song (see `featurise`), naming it `name`. Raises SilentAudioError if every segment is
@@ -163,17 +163,18 @@ class GenreClassifier:
         segments = featurised.segments
         if all(segments.silent):
             raise SilentAudioError("The audio is silent (or nearly): there is no music to judge.")
-        song, probs, tags = self.judge(featurised.features, segments.silent)
-        probabilities = dict(zip(GENRES, song.tolist()))
-        verdict = confidence.judge(song, self.settings.margin(self.engine), tags)
+        judged = self.judge(featurised.features, segments.silent)
+        probabilities = dict(zip(GENRES, judged.song.tolist()))
+        verdict = confidence.judge(judged.song, self.settings.thresholds(self.engine), judged.outside, judged.tags)
         top_tags: tuple[tuple[str, float], ...] = ()
-        if tags is not None:
-            top_tags = tuple((MSD_TAGS[i], float(tags[i])) for i in top_k(tags, TOP_TAGS))
+        if judged.tags is not None:
+            top_tags = tuple((MSD_TAGS[i], float(judged.tags[i])) for i in top_k(judged.tags, TOP_TAGS))
         return Prediction(
             file=name,
             probabilities=probabilities,
             segments=tuple(SegmentResult(start, end, dict(zip(GENRES, p.tolist())), bool(silent))
-                           for start, end, p, silent in zip(segments.starts, segments.ends, probs, segments.silent)),
+                           for start, end, p, silent in zip(segments.starts, segments.ends, judged.segments,
+                                                            segments.silent)),
             duration_s=segments.duration_s,
             elapsed_s=time.perf_counter() - featurised.started,
             engine=self.engine,
@@ -205,6 +206,17 @@ class GenreClassifier:
                     except GenreClassifierError as exc:
                         result = Failure(str(done_path), str(exc))
                     yield result
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What an engine's models say of a song: `song` (genres,) and `segments` (n, genres) probabilities, the song's
+    (50,) MSD tag likelihoods and its probability of being none of the ten genres (None without musicnn)."""
+
+    song: np.ndarray
+    segments: np.ndarray
+    tags: np.ndarray | None = None
+    outside: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """When an engine is not sure of a song, and why. One rule, used by serving and by every evaluation.
 
 A song is *not* confident for the first of these reasons that holds:
-- "outside": its MSD tags say it is none of the ten genres: the strongest of OUTSIDE_TAGS (electronic, House,
-  folk, ambient, ...) reaches OUTSIDE_MIN_LIKELIHOOD and beats every tag of GENRE_TAGS (engines with tags only);
-- "close": its top two genres are less than `min_margin` apart (per engine, chosen by the training command on
-  held-out songs with `choose_margin`).
+- "outside": the genre head says it is none of the ten genres with a probability of at least `max_outside`
+  (engines with the head; its message names the song's strongest MSD tags of SOUNDS_LIKE_TAGS, where there are);
+- "close": its top two genres are less than `min_margin` apart.
+Both thresholds are chosen per engine by the training command with `choose_thresholds`, on songs held out of the
+models that judged them (see train.py).
 """
 from __future__ import annotations
 
@@ -13,23 +14,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import GENRE_TAGS, MSD_TAGS, OUTSIDE_MIN_LIKELIHOOD, OUTSIDE_TAGS
+from .config import MSD_TAGS, SOUNDS_LIKE_MIN, SOUNDS_LIKE_TAGS
 from .song import top_k
 
-_OUTSIDE = np.array([MSD_TAGS.index(tag) for tag in OUTSIDE_TAGS])
-_GENRE = np.array([MSD_TAGS.index(tag) for tag in GENRE_TAGS])
-MARGIN_GRID = tuple(round(0.05 * k, 2) for k in range(21))  # 0.00, 0.05, ... 1.00
-MIN_COVERAGE = 0.70  # choose_margin keeps at least this share of held-out real songs confident
+_SOUNDS_LIKE = np.array([MSD_TAGS.index(tag) for tag in SOUNDS_LIKE_TAGS])
+MARGIN_GRID = tuple(round(0.05 * k, 2) for k in range(17))  # 0.00, 0.05, ... 0.80
+OUTSIDE_GRID = (*(round(0.05 * k, 2) for k in range(2, 13)), 1.0)  # 0.10 ... 0.60, and 1.0: never
+MIN_COVERAGE = 0.65  # choose_thresholds keeps at least this share of held-out in-genre songs confident
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """An engine's "not sure" rule: below `min_margin` between the top two genres, or at least `max_outside` for
+    "none of the ten" (1.0: never, as for an engine without the genre head)."""
+
+    min_margin: float = 0.0
+    max_outside: float = 1.0
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether a song's answer can be trusted: `reason` is None, "outside" or "close"; `outside_tags` are the
-    strongest out-of-genre tags (most likely first) when the reason is "outside"."""
+    """Whether a song's answer can be trusted: `reason` is None, "outside" or "close"; `sounds_like` are the song's
+    strongest MSD tags of styles outside the ten (most likely first) when the reason is "outside"."""
 
     confident: bool
     reason: str | None = None
-    outside_tags: tuple[str, ...] = ()
+    sounds_like: tuple[str, ...] = ()
 
 
 def margin(probabilities: np.ndarray) -> float:
@@ -38,17 +48,22 @@ def margin(probabilities: np.ndarray) -> float:
     return float(first - second)
 
 
-def judge(probabilities: np.ndarray, min_margin: float, tags: np.ndarray | None = None) -> Verdict:
-    """The Verdict for a song's (genres,) probabilities and, if the engine has them, its (50,) MSD tag
-    likelihoods (mean over the judged segments)."""
-    if tags is not None:
-        tags = np.asarray(tags)
-        strongest = float(tags[_OUTSIDE].max())
-        if strongest >= OUTSIDE_MIN_LIKELIHOOD and strongest > float(tags[_GENRE].max()):
-            ranked = _OUTSIDE[np.argsort(-tags[_OUTSIDE], kind="stable")]
-            named = tuple(MSD_TAGS[i] for i in ranked if tags[i] >= OUTSIDE_MIN_LIKELIHOOD / 2)[:3]
-            return Verdict(False, "outside", named)
-    if margin(probabilities) < min_margin:
+def sounds_like(tags: np.ndarray | None, most: int = 3) -> tuple[str, ...]:
+    """The song's strongest (50,) MSD tags of SOUNDS_LIKE_TAGS that reach SOUNDS_LIKE_MIN, most likely first."""
+    if tags is None:
+        return ()
+    tags = np.asarray(tags)
+    ranked = _SOUNDS_LIKE[np.argsort(-tags[_SOUNDS_LIKE], kind="stable")]
+    return tuple(MSD_TAGS[i] for i in ranked if tags[i] >= SOUNDS_LIKE_MIN)[:most]
+
+
+def judge(probabilities: np.ndarray, thresholds: Thresholds, outside: float | None = None,
+          tags: np.ndarray | None = None) -> Verdict:
+    """The Verdict for a song's (genres,) probabilities, its probability of being none of the ten (`outside`, from
+    the genre head; None for the CNN) and its (50,) MSD tag likelihoods (for the message)."""
+    if outside is not None and outside >= thresholds.max_outside:
+        return Verdict(False, "outside", sounds_like(tags))
+    if margin(probabilities) < thresholds.min_margin:
         return Verdict(False, "close")
     return Verdict(True)
 
@@ -60,8 +75,9 @@ def explain(verdict: Verdict, probabilities: dict[str, float]) -> str | None:
     ranked = sorted(probabilities.items(), key=lambda item: item[1], reverse=True)
     (top, p_top), (second, p_second) = ranked[:2]
     if verdict.reason == "outside":
-        return (f"Not sure: this sounds like {' · '.join(verdict.outside_tags)}, which is none of the ten genres; "
-                f"closest: {top} {p_top:.0%}.")
+        style = (f"this sounds like {' · '.join(verdict.sounds_like)}, which is" if verdict.sounds_like
+                 else "this may be")
+        return f"Not sure: {style} none of the ten genres; closest: {top} {p_top:.0%}."
     return f"Not sure: {top} ({p_top:.0%}) and {second} ({p_second:.0%}) are close; the song may mix both styles."
 
 
@@ -75,15 +91,29 @@ def selective(labels: Sequence[int], songs: Sequence[np.ndarray], verdicts: Sequ
             "accuracy": round(float(right[confident].mean()), 4) if confident.any() else 0.0}
 
 
-def choose_margin(labels: Sequence[int], songs: Sequence[np.ndarray],
-                  tags: Sequence[np.ndarray | None] | None = None, min_coverage: float = MIN_COVERAGE) -> float:
-    """The largest margin on MARGIN_GRID that still leaves at least `min_coverage` of the held-out songs
-    confident (the most careful rule that answers most songs outright); `tags` per song, or None."""
-    tags = tags if tags is not None else [None] * len(songs)
-    best = 0.0
-    for threshold in MARGIN_GRID:
-        verdicts = [judge(p, threshold, t) for p, t in zip(songs, tags)]
-        if selective(labels, songs, verdicts)["coverage"] >= min_coverage:
-            best = threshold
-    return best
+def not_sure_share(songs: Sequence[np.ndarray], outside: Sequence[float | None], thresholds: Thresholds) -> float:
+    """The share of songs (of none of the ten genres) the rule calls not sure."""
+    verdicts = [judge(p, thresholds, o) for p, o in zip(songs, outside)]
+    return float(np.mean([not v.confident for v in verdicts])) if verdicts else 0.0
 
+
+def choose_thresholds(labels: Sequence[int], songs: Sequence[np.ndarray], outside: Sequence[float | None],
+                      outside_songs: Sequence[np.ndarray] = (), outside_outside: Sequence[float | None] = (),
+                      min_coverage: float = MIN_COVERAGE) -> Thresholds:
+    """The rule for held-out in-genre songs (`labels`, `songs` probabilities, `outside` probabilities or None) and
+    held-out songs of none of the ten (`outside_songs`, `outside_outside`): among the rules on the grids that keep at
+    least `min_coverage` of the in-genre songs confident, the one with the most right confident answers plus the
+    largest share of the other songs called not sure (ties: more coverage). Engines without "outside" (all None)
+    only get a margin."""
+    has_outside = any(o is not None for o in outside)
+    best, best_key = Thresholds(), (-1.0, -1.0)
+    for max_outside in (OUTSIDE_GRID if has_outside else (1.0,)):
+        for min_margin in MARGIN_GRID:
+            rule = Thresholds(min_margin, max_outside)
+            sure = selective(labels, songs, [judge(p, rule, o) for p, o in zip(songs, outside)])
+            if sure["coverage"] < min_coverage:
+                continue
+            key = (sure["accuracy"] + not_sure_share(outside_songs, outside_outside, rule), sure["coverage"])
+            if key > best_key:
+                best, best_key = rule, key
+    return best

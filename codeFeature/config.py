@@ -52,18 +52,26 @@ MSD_TAGS: tuple[str, ...] = (
 # Engines, cheapest first: the MFCC CNN, the genre head over musicnn, and their weighted average.
 ENGINES: tuple[str, ...] = ("cnn", "musicnn", "ensemble")
 
-# The genre head reads these musicnn outputs of each segment, side by side (tags as logits; chosen by
-# `python -m codeFeature.probe`, see README): what MSD's real-world tags say, then the 200-number embedding.
-HEAD_INPUTS: tuple[str, ...] = ("tags", "penultimate")
+# The genre head reads these numbers per segment, side by side (see genre_head.head_inputs): the tag-to-genre map
+# (each genre's strongest MSD tag of GENRE_TAG_MAP, as a logit: the prior the head starts from), what MSD's
+# real-world tags say (50 logits), then musicnn's 200-number embedding.
+HEAD_INPUTS: tuple[str, ...] = ("genre_map", "tags", "penultimate")
 
-# "Sounds like none of the ten": MSD tags that name no genre of ours, and those that name one (or a style of one).
-# A song is outside the ten when its strongest outside tag reaches OUTSIDE_MIN_LIKELIHOOD and beats every genre tag.
-OUTSIDE_TAGS: tuple[str, ...] = ("electronic", "electronica", "electro", "House", "ambient", "chillout",
-                                 "experimental", "folk")
-GENRE_TAGS: tuple[str, ...] = ("rock", "pop", "jazz", "metal", "blues", "country", "Hip-Hop", "classic rock",
-                               "hard rock", "heavy metal", "alternative rock", "indie rock", "punk",
-                               "Progressive rock", "indie pop", "soul", "rnb", "funk", "oldies", "dance")
-OUTSIDE_MIN_LIKELIHOOD = 0.3
+# What MSD's Last.fm tags mean in our genres (a listener's reading of the tag names, not fitted): the head's prior.
+# Reggae has no MSD tag; the head learns it from GTZAN and the real songs.
+GENRE_TAG_MAP: dict[str, tuple[str, ...]] = {
+    "blues": ("blues",), "classical": ("instrumental",), "country": ("country",), "disco": ("dance", "funk"),
+    "hiphop": ("Hip-Hop",), "jazz": ("jazz",), "metal": ("metal", "heavy metal"), "pop": ("pop", "indie pop"),
+    "reggae": (),
+    "rock": ("rock", "classic rock", "hard rock", "alternative rock", "indie rock", "punk", "Progressive rock"),
+}
+# The head's classes: the ten genres, then "none of them" (learned from real songs of other genres).
+OUTSIDE = "outside"
+HEAD_CLASSES: tuple[str, ...] = (*GENRES, OUTSIDE)
+# MSD tags that name styles outside the ten: a "not sure" message names the song's strongest ones.
+SOUNDS_LIKE_TAGS: tuple[str, ...] = ("soul", "rnb", "funk", "folk", "electronic", "electronica", "electro", "House",
+                                     "ambient", "chillout", "experimental", "easy listening", "acoustic")
+SOUNDS_LIKE_MIN = 0.15  # a tag at least this likely is named
 
 # Keras backend of the programs that classify (CLI, page, API, batch): OpenVINO runs the same JSON + .weights.h5
 # files as TensorFlow (used for training) within SERVING_TOLERANCE of its outputs, ~1.4x faster, in half the memory.

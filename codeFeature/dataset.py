@@ -34,17 +34,19 @@ from .config import (AUDIO_EXTENSIONS, GENRES, HOP_LENGTH, MODEL_DIR, N_FFT, N_M
                      SEGMENT_SAMPLES)
 from .errors import DatasetError, GenreClassifierError
 from .feature_extractor_cnn import mfcc_features
+from .hashing import file_hash
 
 CLIPS_DIR, EXCERPTS_DIR, SPLITS_DIR = "genres_original", "excerpts_2to3s", "splits"
 CLIP_CROPS, EXCERPT_CROPS = 12, 3  # random crops per variant
 _FEATURE_VERSION = 2  # bump when the cached MFCC arrays change meaning
-_MUSICNN_VERSION = 2  # ... the cached musicnn outputs
+_MUSICNN_VERSION = 3  # ... the cached musicnn outputs
 
 
 @dataclass(frozen=True)
 class Track:
-    """One track: its id, genre, full clip and/or short excerpt, its artist-filtered split (GTZAN) and its artist
-    (real songs) where known."""
+    """One track: its id, genre, full clip and/or short excerpt, its artist-filtered split (GTZAN), its artist and
+    whether its label is borderline (real songs) where known. An outside song's `genre` is not one of GENRES
+    (realsongs.discover_outside) and it has no `label`."""
 
     track_id: str
     genre: str
@@ -52,6 +54,7 @@ class Track:
     excerpt: Path | None = None
     split: str | None = None
     artist: str | None = None
+    doubt: bool = False  # a real song whose label is borderline (realsongs' `doubt` column)
 
     @property
     def label(self) -> int:
@@ -178,7 +181,7 @@ def _file_digest(path: Path) -> str:
 
 @lru_cache(maxsize=None)
 def _digest(path: str, size: int, mtime_ns: int) -> str:  # size and date only make the memo notice a change
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    return file_hash(Path(path))
 
 
 def _compute_and_store(job: tuple[Track, Path, int, str]) -> str | None:
@@ -229,15 +232,16 @@ def compute_track_features(track: Track, seed: int) -> TrackFeatures:
 
 
 def compute_track_embeddings(track: Track, seed: int) -> dict[str, np.ndarray]:
-    """musicnn outputs of one track for every variant, as {"eval_<output>": (variants, segments, dims),
-    "crops_<output>": ...} in float16, for every output in musicnn.OUTPUTS, and "silent" (variants, segments)."""
+    """musicnn outputs of one track for every variant, as {"eval_<output>": (variants, segments, dims)} in
+    float16, for every output in musicnn.OUTPUTS, and "silent" (variants, segments). The genre head learns from whole
+    songs (their judged segments), never from random crops, so "crops_<output>" is kept empty: (variants, 0, dims)."""
     model = _musicnn_model()
     audio_per_variant = list(variant_audio(track, seed))
-    per_variant = [(musicnn.embed(model, e), musicnn.embed(model, c)) for e, c in audio_per_variant]
+    per_variant = [musicnn.embed(model, e) for e, _ in audio_per_variant]
     arrays = {"silent": np.stack([file_split.is_silent(e) for e, _ in audio_per_variant])}
     for output in musicnn.OUTPUTS:
-        arrays[f"eval_{output}"] = np.stack([e[output] for e, _ in per_variant]).astype(np.float16)
-        arrays[f"crops_{output}"] = np.stack([c[output] for _, c in per_variant]).astype(np.float16)
+        arrays[f"eval_{output}"] = np.stack([e[output] for e in per_variant]).astype(np.float16)
+        arrays[f"crops_{output}"] = arrays[f"eval_{output}"][:, :0]
     return arrays
 
 

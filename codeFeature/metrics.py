@@ -16,11 +16,13 @@ from .song import audible_mean, mix, top_k
 
 @dataclass(frozen=True)
 class TrackPrediction:
-    """One track as an engine judged it: `song` (genres,) probabilities, as the app reports the song, and
-    `segments` (segments, genres), the judged segments' own."""
+    """One track as an engine judged it: `song` (genres,) probabilities, as the app reports the song,
+    `segments` (segments, genres), the judged segments' own, and `outside`, the probability that the song is none
+    of the ten genres (engines with the genre head; None for the CNN)."""
 
     song: np.ndarray
     segments: np.ndarray
+    outside: float | None = None
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Run:
     best_epoch: int | None = None
     seconds: float = 0.0
     history: list[float] = field(default_factory=list)
+    selection: dict | None = None  # the genre head's design chosen inside the run's training tracks
 
 
 def mixed_runs(musicnn: Sequence[Run], cnn: Sequence[Run], weight: float) -> list[Run]:
@@ -42,7 +45,7 @@ def mixed_runs(musicnn: Sequence[Run], cnn: Sequence[Run], weight: float) -> lis
     for head, net in zip(musicnn, cnn):
         assert head.name == net.name and np.array_equal(head.test_idx, net.test_idx)
         runs.append(Run(head.name, head.test_idx, {
-            variant: [TrackPrediction(mix(m.song, c.song, weight), mix(m.segments, c.segments, weight))
+            variant: [TrackPrediction(mix(m.song, c.song, weight), mix(m.segments, c.segments, weight), m.outside)
                       for m, c in zip(head.predictions[variant], net.predictions[variant])]
             for variant in VARIANTS}))
     return runs

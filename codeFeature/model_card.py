@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import METRICS_JSON
 from .errors import ModelFilesError
+from .hashing import file_hash
 
 # metrics.json's evaluations of one engine, in the order that speaks for it: real songs first.
 EVALUATIONS: tuple[str, ...] = ("realsongs", "cv", "split")
@@ -32,6 +33,17 @@ class Figures:
     confident_accuracy: float | None  # accuracy on those
     loud_lossy_accuracy: float | None  # the same tracks as loud, lossy copies
     full_clips_accuracy: float | None  # GTZAN: the full 30-s clips only (not the 2-3-s excerpts)
+    no_doubt_accuracy: float | None = None  # real songs: those whose label is not borderline
+    no_doubt_tracks: int | None = None
+
+
+@dataclass(frozen=True)
+class OutsideFigures:
+    """Held-out real songs of none of the ten genres: how many, and the share the engine called "not sure"."""
+
+    held_out: str
+    tracks: int
+    not_sure: float
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,24 @@ class EngineCard:
     engine: str
     files: dict[str, str]
     measured: dict[str, Figures]
+    outside: OutsideFigures | None = None
+
+    def in_words(self) -> str:
+        """What a listener can expect, from the held-out real songs (GTZAN's where there are none)."""
+        real = self.measured.get("realsongs")
+        if real is None:
+            gtzan = self.measured.get("cv") or self.measured.get("split")
+            return (f"Right on {gtzan.accuracy:.0%} of {gtzan.tracks} held-out GTZAN tracks; not measured on real "
+                    f"songs." if gtzan else "Not measured.")
+        words = (f"Right on {real.accuracy:.0%} of {real.tracks} real songs it never heard (the right genre among "
+                 f"its top three: {real.top3_accuracy:.0%}).")
+        if real.confident_share is not None:
+            words += (f" It is sure of {real.confident_share:.0%} of them, and right on "
+                      f"{real.confident_accuracy:.0%} of those.")
+        if self.outside is not None:
+            words += (f" Of {self.outside.tracks} songs that are none of the ten genres, it says \"not sure\" of "
+                      f"{self.outside.not_sure:.0%}.")
+        return words
 
     @property
     def digest(self) -> str:
@@ -49,7 +79,7 @@ class EngineCard:
         return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "digest": self.digest}
+        return {"in_words": self.in_words(), **asdict(self), "digest": self.digest}
 
 
 @dataclass(frozen=True)
@@ -70,14 +100,16 @@ def read_card(model_dir: Path) -> ModelCard:
         metrics = json.loads(path.read_text())
         described = {engine: (list(details["files"]),
                               {kind: _figures(details["evaluation"][kind]) for kind in EVALUATIONS
-                               if kind in details["evaluation"]})
+                               if kind in details["evaluation"]},
+                              _outside(details["evaluation"].get("outside")))
                      for engine, details in metrics["engines"].items()}
         default, tracks = metrics["default_engine"], int(metrics["data"]["tracks"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelFilesError(f"{path} is missing or was not written by the training command ({exc}).") from exc
     try:
-        engines = {engine: EngineCard(engine, {name: file_digest(Path(model_dir) / name) for name in files}, measured)
-                   for engine, (files, measured) in described.items()}
+        engines = {engine: EngineCard(engine, {name: file_digest(Path(model_dir) / name) for name in files}, measured,
+                                      outside)
+                   for engine, (files, measured, outside) in described.items()}
     except OSError as exc:
         raise ModelFilesError(f"A model file named in {path} cannot be read: {exc}") from exc
     return ModelCard(default, tracks, engines)
@@ -85,11 +117,7 @@ def read_card(model_dir: Path) -> ModelCard:
 
 def file_digest(path: Path) -> str:
     """"sha256:<hex>" of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
+    return "sha256:" + file_hash(path, "sha256")
 
 
 def original_track(summary: dict) -> dict:
@@ -109,4 +137,13 @@ def _figures(summary: dict) -> Figures:
                    macro_recall=float(track["macro_recall"]),
                    recall={genre: c["recall"] if c["support"] else None for genre, c in track["per_class"].items()},
                    confident_share=sure.get("coverage"), confident_accuracy=sure.get("accuracy"),
-                   loud_lossy_accuracy=lossy.get("accuracy"), full_clips_accuracy=clips.get("accuracy"))
+                   loud_lossy_accuracy=lossy.get("accuracy"), full_clips_accuracy=clips.get("accuracy"),
+                   no_doubt_accuracy=(summary.get("no_doubt") or {}).get("accuracy"),
+                   no_doubt_tracks=(summary.get("no_doubt") or {}).get("n"))
+
+
+def _outside(summary: dict | None) -> OutsideFigures | None:
+    """The OutsideFigures of metrics.json's "outside" summary of one engine, if it has one."""
+    if summary is None:
+        return None
+    return OutsideFigures(summary["held_out"], int(summary["n"]), float(summary["not_sure"]))

@@ -1,4 +1,4 @@
-"""Song-level rules, one function each, called by serving (classifier) and by every evaluation (train, probe).
+"""Song-level rules, one function each, called by serving (classifier) and by every evaluation (train, train_head).
 
 - `audible_mean`: a song's value is the mean over its segments that are not silent;
 - `mix`: the ensemble's probabilities are w * musicnn + (1 - w) * cnn;

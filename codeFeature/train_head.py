@@ -1,95 +1,242 @@
-"""Fit the genre head on cached musicnn outputs, and judge held-out tracks with it.
+"""Fit the genre head on cached musicnn outputs, choose its design inside the training tracks, and judge held-out
+tracks with it.
 
 One example per track and audio variant: the song's row (`genre_head.song_rows`: the mean of its judged segments'
-head inputs), exactly what serving feeds the head. Inputs are standardised; the embedding's numbers are then scaled
-by `embedding_scale` (a stronger L2 penalty on them than on the tags, whose genre boundaries come from real songs).
-Weights: every genre carries the same total, and within a genre a real song counts `real_weight` times a GTZAN
-track. The fit is scikit-learn's multinomial logistic regression (deterministic), copied into the Keras head.
+head inputs), exactly what serving feeds the head. Classes: the ten genres and "outside" (real songs of none of
+them). The fit is a multinomial logistic regression that starts from the tag-to-genre map: its logits are
+`prior * genre_map + z W + b`, where `genre_map` is config.GENRE_TAG_MAP read off the song's MSD tags, `prior` a
+learned scale and `W` an L2-penalised correction over the standardised tag logits and (scaled by
+`embedding_scale`, a stronger penalty) the embedding. So the head follows what MSD's real-world tags say and
+corrects them where GTZAN and the real songs disagree. Weights: a GTZAN track counts `gtzan_weight` times a real
+song, and each class's total weight is its count to the power 1 - `balance` (1: every class weighs the same, 0: as
+many as it has songs).
+
+`select` picks the design (DESIGNS) by inner artist-grouped cross-validation over the training tracks only, so a
+held-out figure is what the whole procedure gets on songs it never saw.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.optimize import minimize
+from scipy.special import logsumexp
 
 from .augment import VARIANTS
-from .config import GENRES, HEAD_INPUTS, MSD_TAGS
+from .config import GENRES, HEAD_CLASSES, HEAD_INPUTS, MSD_TAGS
 from .dataset import TrackFeatures
-from .genre_head import build_head, song_rows
-from .metrics import Run, TrackPrediction
+from .errors import DatasetError
+from .folds import track_folds
+from .genre_head import build_head, song_rows, split_outside
+from .metrics import Run, TrackPrediction, summarise
 
-_ABSENT_LOGIT = -30.0  # bias of a genre with no training track (tiny data sets): never predicted
+_ABSENT_LOGIT = -30.0  # bias of a class with no training track (tiny data sets): never predicted
+INNER_FOLDS = 5
 
 
 @dataclass(frozen=True)
 class HeadSettings:
-    """Hyper-parameters of the genre head (recorded in metrics.json); chosen with `python -m codeFeature.probe`."""
+    """Hyper-parameters of the genre head (recorded in metrics.json)."""
 
-    c: float = 0.03               # inverse L2 strength of the logistic regression
-    real_weight: float = 3.0      # a real song's weight relative to a GTZAN track of the same genre
-    embedding_scale: float = 0.15  # the embedding's standardised inputs are multiplied by this
-    max_iter: int = 5000
+    c: float = 0.03               # inverse L2 strength of the correction to the tag-to-genre map
+    embedding_scale: float = 0.3  # the embedding's standardised inputs are multiplied by this
+    gtzan_weight: float = 0.3     # a GTZAN track's weight relative to a real song
+    balance: float = 0.5          # 1: every class weighs the same; 0: each as many songs as it has
+    max_iter: int = 500
 
 
-def song_examples(inputs: list[TrackFeatures], labels: np.ndarray, real: np.ndarray, idx: np.ndarray,
+# The designs `select` chooses among (a fixed grid, searched on inner folds).
+DESIGNS: tuple[HeadSettings, ...] = tuple(HeadSettings(c=c, gtzan_weight=gtzan) for c in (0.03, 0.1)
+                                          for gtzan in (0.3, 1.0))
+
+
+@dataclass(frozen=True)
+class HeadData:
+    """What the head learns from, per track: head inputs (`inputs[i].eval`: (variants, segments, dims)), class
+    (`labels`: a genre index, len(GENRES) for a song of none of them), whether it is GTZAN, and its artist."""
+
+    inputs: list[TrackFeatures]
+    labels: np.ndarray
+    gtzan: np.ndarray
+    artists: np.ndarray
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """A fitted head as arrays: standardisation `mean`/`variance` (dims,), softmax `kernel` (dims, classes) and
+    `bias` (classes,); `keras()` makes the saved model, `probabilities` the same numbers in NumPy."""
+
+    mean: np.ndarray
+    variance: np.ndarray
+    kernel: np.ndarray
+    bias: np.ndarray
+
+    def keras(self):
+        return build_head(self.mean, self.variance, self.kernel, self.bias)
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        logits = (rows - self.mean) / np.sqrt(self.variance) @ self.kernel + self.bias
+        return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+
+
+def song_examples(data: HeadData, idx: np.ndarray,
                   settings: HeadSettings = HeadSettings()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One example per track in `idx` and variant: (x (n, dims) float32, labels (n,), weights (n,), mean 1).
-    `inputs[i]` holds head inputs (`genre_head.head_inputs`); `real[i]` says whether track i is a real song."""
+    """One example per track in `idx` and variant: (x (n, dims) float32, classes (n,), weights (n,), mean 1)."""
     rows, ys, ws = [], [], []
     for i in idx:
-        for variant in range(inputs[i].eval.shape[0]):
-            rows.append(song_rows(inputs[i].eval[variant], inputs[i].silent[variant])[0])
-            ys.append(labels[i])
-            ws.append(settings.real_weight if real[i] else 1.0)
+        for variant in range(data.inputs[i].eval.shape[0]):
+            rows.append(song_rows(data.inputs[i].eval[variant], data.inputs[i].silent[variant])[0])
+            ys.append(data.labels[i])
+            ws.append(settings.gtzan_weight if data.gtzan[i] else 1.0)
     y, w = np.asarray(ys), np.asarray(ws, dtype=np.float64)
-    for genre in np.unique(y):
-        w[y == genre] /= w[y == genre].sum()
+    for label in np.unique(y):
+        w[y == label] /= w[y == label].sum() ** settings.balance
     return np.asarray(rows, np.float32), y, (w / w.mean()).astype(np.float32)
 
 
-def input_scale(dims: int, settings: HeadSettings) -> np.ndarray:
-    """Per input number: 1 for the tag logits, `embedding_scale` for the embedding (see module doc)."""
-    scale = np.full(dims, settings.embedding_scale, dtype=np.float64)
-    if HEAD_INPUTS[0] == "tags":
-        scale[:len(MSD_TAGS)] = 1.0
-    return scale
+def _parts(dims: int) -> dict[str, slice]:
+    """Where each of HEAD_INPUTS sits in a row of `dims` numbers."""
+    sizes = {"genre_map": len(GENRES), "tags": len(MSD_TAGS)}
+    sizes[HEAD_INPUTS[-1]] = dims - sum(sizes.get(name, 0) for name in HEAD_INPUTS[:-1])
+    parts, start = {}, 0
+    for name in HEAD_INPUTS:
+        parts[name] = slice(start, start + sizes[name])
+        start += sizes[name]
+    return parts
 
 
-def fit_head(inputs: list[TrackFeatures], labels: np.ndarray, real: np.ndarray, idx: np.ndarray,
-             settings: HeadSettings = HeadSettings()):
-    """A genre head fitted on tracks `idx`; returns the keras model (see module doc)."""
-    from sklearn.linear_model import LogisticRegression
-
-    x, y, w = song_examples(inputs, labels, real, idx, settings)
+def fit_linear(data: HeadData, idx: np.ndarray, settings: HeadSettings = HeadSettings()) -> LinearHead:
+    """The head fitted on tracks `idx` (see module doc); deterministic."""
+    x, y, w = song_examples(data, idx, settings)
     mean, variance = x.mean(axis=0, dtype=np.float64), x.var(axis=0, dtype=np.float64) + 1e-6
-    scale = input_scale(x.shape[1], settings)
-    z = (x - mean) / np.sqrt(variance) * scale
-    fitted = LogisticRegression(C=settings.c, max_iter=settings.max_iter).fit(z, y, sample_weight=w)
-    kernel = np.zeros((x.shape[1], len(GENRES)))
-    bias = np.full(len(GENRES), _ABSENT_LOGIT)
-    coef = fitted.coef_ if len(fitted.classes_) > 2 else np.vstack([-fitted.coef_, fitted.coef_]) / 2
-    intercept = (fitted.intercept_ if len(fitted.classes_) > 2
-                 else np.concatenate([-fitted.intercept_, fitted.intercept_]) / 2)
-    kernel[:, fitted.classes_] = (coef * scale).T
-    bias[fitted.classes_] = intercept
-    return build_head(mean, variance, kernel, bias)
+    sd = np.sqrt(variance)
+    parts = _parts(x.shape[1])
+    scale = np.ones(x.shape[1])
+    scale[parts["genre_map"]] = 0.0  # the map enters through the prior, not the penalised correction
+    scale[parts[HEAD_INPUTS[-1]]] = settings.embedding_scale
+    z = (x - mean) / sd * scale
+    prior = np.zeros((len(x), len(HEAD_CLASSES)))
+    prior[:, :len(GENRES)] = x[:, parts["genre_map"]]
+    present = np.unique(y)
+    weights, bias, strength = _fit_with_prior(z, np.searchsorted(present, y), w, len(present), settings.c,
+                                              prior[:, present], settings.max_iter)
+    kernel = np.zeros((x.shape[1], len(HEAD_CLASSES)))
+    full_bias = np.full(len(HEAD_CLASSES), _ABSENT_LOGIT)
+    kernel[:, present] = weights * scale[:, None]
+    full_bias[present] = bias
+    for genre in range(len(GENRES)):  # strength * genre_map, in the standardised inputs the saved head reads
+        if genre in present:
+            column = parts["genre_map"].start + genre
+            kernel[column, genre] += strength * sd[column]
+            full_bias[genre] += strength * mean[column]
+    return LinearHead(mean, variance, kernel, full_bias)
 
 
-def predict(head, inputs: list[TrackFeatures], idx: np.ndarray) -> dict[str, list[TrackPrediction]]:
-    """Per variant (VARIANTS), the TrackPrediction of each track in `idx` from its `song_rows`."""
+def _fit_with_prior(z: np.ndarray, y: np.ndarray, w: np.ndarray, classes: int, c: float, prior: np.ndarray,
+                    max_iter: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Weighted multinomial logistic regression with logits `strength * prior + z W + b` and the penalty
+    ||W||^2 / (2 c n) (scikit-learn's scaling of C). Returns (W, b, strength)."""
+    n, dims = z.shape
+    targets = np.eye(classes)[y]
+    w = w / w.sum()
+
+    def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        weights = theta[:dims * classes].reshape(dims, classes)
+        bias, strength = theta[dims * classes:-1], theta[-1]
+        logits = z @ weights + bias + strength * prior
+        norm = logsumexp(logits, axis=1)
+        residual = (np.exp(logits - norm[:, None]) - targets) * w[:, None]
+        loss = float(np.sum(w * (norm - np.sum(targets * logits, axis=1))) + np.sum(weights ** 2) / (2 * c * n))
+        gradient = np.concatenate([(z.T @ residual + weights / (c * n)).ravel(), residual.sum(axis=0),
+                                   [np.sum(residual * prior)]])
+        return loss, gradient
+
+    start = np.zeros(dims * classes + classes + 1)
+    start[-1] = 1.0
+    theta = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iter}).x
+    return theta[:dims * classes].reshape(dims, classes), theta[dims * classes:-1], float(theta[-1])
+
+
+def selection_score(labels: np.ndarray, predicted: np.ndarray, gtzan: np.ndarray) -> float:
+    """What picks a design on inner held-out songs of the ten genres: the mean of real-song accuracy, real-song
+    macro recall and GTZAN accuracy (of those present)."""
+    parts = []
+    real = ~gtzan
+    if real.any():
+        figures = summarise(labels[real], predicted[real])
+        parts += [figures["accuracy"], figures["macro_recall"]]
+    if gtzan.any():
+        parts.append(float(np.mean(labels[gtzan] == predicted[gtzan])))
+    return float(np.mean(parts)) if parts else 0.0
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The design `select` chose, every design's inner score, and the inner held-out predictions of the chosen one
+    (per track of the training set: (genres,) song probabilities and the "outside" probability)."""
+
+    settings: HeadSettings
+    scores: dict[str, float]
+    held_out: dict[int, tuple[np.ndarray, float]]
+
+    def record(self) -> dict:
+        return {"chosen": asdict(self.settings), "inner_scores": self.scores}
+
+
+def select(data: HeadData, idx: np.ndarray, seed: int, designs: tuple[HeadSettings, ...] = DESIGNS) -> Selection:
+    """The design with the best `selection_score` on inner folds (folds.track_folds) of the tracks `idx` only:
+    INNER_FOLDS of them, fewer where the tracks are too few, and the first design where even two are too many."""
+    inner = _inner_folds(data, idx, seed)
+    if not inner:
+        return Selection(designs[0], {}, {})
+    scores: dict[str, float] = {}
+    best: tuple[float, HeadSettings, dict[int, tuple[np.ndarray, float]]] | None = None
+    for settings in designs:
+        held_out = {}
+        for train, test in inner:
+            head = fit_linear(data, train, settings)
+            rows = np.stack([song_rows(data.inputs[i].eval[0], data.inputs[i].silent[0])[0] for i in test])
+            songs, outside = split_outside(head.probabilities(rows))
+            held_out.update({int(i): (s, float(o)) for i, s, o in zip(test, songs, outside)})
+        known = np.array([i for i in held_out if data.labels[i] < len(GENRES)])
+        predicted = np.array([int(np.argmax(held_out[i][0])) for i in known])
+        score = selection_score(data.labels[known], predicted, data.gtzan[known])
+        scores[", ".join(f"{k}={v:g}" for k, v in asdict(settings).items() if k != "max_iter")] = round(score, 4)
+        if best is None or score > best[0]:
+            best = (score, settings, held_out)
+    return Selection(best[1], scores, best[2])
+
+
+def _inner_folds(data: HeadData, idx: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    for k in range(INNER_FOLDS, 1, -1):
+        try:
+            return track_folds(idx, data.labels, data.gtzan, data.artists, k, seed + 1)
+        except DatasetError:
+            continue
+    return []
+
+
+def predict(head, data: HeadData, idx: np.ndarray) -> dict[str, list[TrackPrediction]]:
+    """Per variant (VARIANTS), the TrackPrediction of each track in `idx` by the saved (Keras) `head`, from its
+    `song_rows`, as serving computes it."""
     result = {}
     for v, variant in enumerate(VARIANTS):
-        rows = [song_rows(inputs[i].eval[v], inputs[i].silent[v]) for i in idx]
+        rows = [song_rows(data.inputs[i].eval[v], data.inputs[i].silent[v]) for i in idx]
         probs = np.asarray(head(np.concatenate(rows), training=False), dtype=np.float64)
         parts = np.split(probs, np.cumsum([len(r) for r in rows])[:-1])
-        result[variant] = [TrackPrediction(p[0], p[1:]) for p in parts]
+        result[variant] = []
+        for p in parts:
+            genres, outside = split_outside(p)
+            result[variant].append(TrackPrediction(genres[0], genres[1:], float(outside[0])))
     return result
 
 
-def run(name: str, inputs: list[TrackFeatures], labels: np.ndarray, real: np.ndarray, train_idx: np.ndarray,
-        test_idx: np.ndarray, settings: HeadSettings = HeadSettings()) -> Run:
-    """One evaluation run: fit on `train_idx`, judge `test_idx`."""
+def run(name: str, data: HeadData, train_idx: np.ndarray, test_idx: np.ndarray, seed: int = 0) -> Run:
+    """One evaluation run: choose the design on `train_idx` (inner CV), fit it on all of `train_idx`, judge
+    `test_idx`. The Run's `selection` records the choice."""
     started = time.perf_counter()
-    head = fit_head(inputs, labels, real, train_idx, settings)
-    return Run(name, test_idx, predict(head, inputs, test_idx), seconds=round(time.perf_counter() - started, 1))
+    chosen = select(data, train_idx, seed)
+    head = fit_linear(data, train_idx, chosen.settings).keras()
+    return Run(name, test_idx, predict(head, data, test_idx), seconds=round(time.perf_counter() - started, 1),
+               selection=chosen.record())

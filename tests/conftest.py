@@ -125,15 +125,25 @@ def make_dataset(root: Path, per_genre: int = 3, seconds: float = 6.0, excerpts:
     return root
 
 
-def make_realsongs(root: Path, per_genre: int = 2, seconds: float = 6.0) -> Path:
-    """A tiny real-song folder (labels.csv + audio/): each song by its own artist, pitched like make_dataset's."""
-    rows = ["file,genre,artist,title"]
+def make_realsongs(root: Path, per_genre: int = 2, seconds: float = 6.0, outside: int = 0) -> Path:
+    """A tiny real-song folder (labels.csv + audio/, every other song marked `doubt`; with `outside`, that many
+    songs of none of the ten genres in outside.csv + outside/): each song by its own artist, pitched like
+    make_dataset's (the outside songs far above them)."""
+    rows = ["file,genre,artist,title,doubt"]
     for g, genre in enumerate(GENRES):
         for k in range(per_genre):
             song = synth_song(seconds, seed=5000 + 100 * g + k, base_hz=110.0 * (1.25 ** g), beat_hz=1.0 + 0.4 * g)
             name = f"audio/{genre}__artist_{g}_{k}__song_{k}.opus"
             (root / "audio").mkdir(parents=True, exist_ok=True)
             write_audio(root / name, song)
-            rows.append(f"{name},{genre},Artist {g}-{k},Song {k}")
+            rows.append(f"{name},{genre},Artist {g}-{k},Song {k},{'borderline' if k % 2 else ''}")
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    if outside:
+        rows = ["file,outside_genre,artist,title"]
+        (root / "outside").mkdir(parents=True, exist_ok=True)
+        for k in range(outside):
+            name = f"outside/folk__other_{k}__song_{k}.opus"
+            write_audio(root / name, synth_song(seconds, seed=9000 + k, base_hz=2000.0 + 150 * k, beat_hz=5.0))
+            rows.append(f"{name},folk,Other {k},Song {k}")
+        (root / "outside.csv").write_text("\n".join(rows) + "\n")
     return root

@@ -115,14 +115,15 @@ def test_musicnn_cache_holds_what_serving_computes(tmp_path: Path) -> None:
                                              kind="musicnn", output="penultimate")
     variants = len(dataset.augment.VARIANTS)
     assert len(kept) == 2 and len(list((tmp_path / "cache").glob("*-musicnn-*.npz"))) == 2
-    # A full clip: ten judged segments and its random crops; an excerpt-only track: one looped segment.
+    # A full clip: ten judged segments (the head learns from whole songs: no crops); an excerpt-only track: one
+    # looped segment.
     assert embeddings[0].eval.shape == (variants, N_SEGMENTS, 200)
-    assert embeddings[0].crops.shape == (variants, dataset.CLIP_CROPS, 200)
+    assert embeddings[0].crops.shape == (variants, 0, 200)
     served = musicnn.embed(musicnn.load_musicnn(), load_segments(tracks[0].clip).audio)["penultimate"]
     np.testing.assert_allclose(embeddings[0].eval[0].astype(np.float32), served, atol=0.02, rtol=2e-3)
     _, tags = dataset.load_features(tracks, tmp_path / "cache", workers=1, log=lambda _: None, kind="musicnn",
                                     output="tags")
-    assert tags[1].eval.shape == (variants, 1, 50) and tags[1].crops.shape == (variants, dataset.EXCERPT_CROPS, 50)
+    assert tags[1].eval.shape == (variants, 1, 50) and tags[1].crops.shape == (variants, 0, 50)
     assert tags[1].silent.shape == (variants, 1) and not tags[0].silent.any()
 
 

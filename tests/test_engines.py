@@ -7,15 +7,16 @@ from pathlib import Path
 import pytest
 
 from codeFeature.config import ENGINES_JSON, MODEL_DIR
+from codeFeature.confidence import Thresholds
 from codeFeature.engines import EngineSettings, feature_settings
 from codeFeature.errors import ModelFilesError
 
 
-def test_round_trip_and_margins(tmp_path: Path) -> None:
-    EngineSettings("musicnn", 0.9, {"musicnn": 0.3}).write(tmp_path)
+def test_round_trip_and_thresholds(tmp_path: Path) -> None:
+    EngineSettings("musicnn", 0.9, {"musicnn": {"min_margin": 0.3, "max_outside": 0.4}}).write(tmp_path)
     read = EngineSettings.read(tmp_path)
     assert read.default_engine == "musicnn" and read.musicnn_weight == 0.9
-    assert read.margin("musicnn") == 0.3 and read.margin("cnn") == 0.0
+    assert read.thresholds("musicnn") == Thresholds(0.3, 0.4) and read.thresholds("cnn") == Thresholds()
 
 
 def test_missing_file_means_the_cnn_alone(tmp_path: Path) -> None:
@@ -24,9 +25,11 @@ def test_missing_file_means_the_cnn_alone(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("change,message", [
     ({"features": {**feature_settings(), "sample_rate": 44100}}, "other features"),
-    ({"head_inputs": ["pooled"]}, "other features"),
+    ({"head_inputs": ["tags", "penultimate"]}, "other features"),
     ({"default_engine": "svm"}, "unknown default engine"),
     ({"surprise": 1}, "not a settings file"),
+    ({"min_margin": {"cnn": 0.3}}, "not a settings file"),  # written by an older training command
+    ({"not_sure": {"cnn": {"margin": 0.3}}}, "cannot read"),
 ])
 def test_models_for_other_settings_are_refused(tmp_path: Path, change: dict, message: str) -> None:
     EngineSettings().write(tmp_path)

@@ -34,6 +34,11 @@ def test_cards_of_the_shipped_models() -> None:
         per_class = evaluation["realsongs"]["track"]["per_class"]
         assert real.recall == {g: c["recall"] if c["support"] else None for g, c in per_class.items()}
         assert card.to_dict()["measured"]["cv"]["macro_recall"] == cv.macro_recall
+        assert (real.no_doubt_accuracy, real.no_doubt_tracks) == (evaluation["realsongs"]["no_doubt"]["accuracy"],
+                                                                   evaluation["realsongs"]["no_doubt"]["n"])
+        assert card.outside.tracks == evaluation["outside"]["n"] == 60
+        words = card.in_words()
+        assert f"{real.accuracy:.0%} of {real.tracks} real songs" in words and f"{card.outside.not_sure:.0%}" in words
 
 
 def test_digest_is_sha256_of_the_bytes(tmp_path: Path) -> None:

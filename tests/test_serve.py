@@ -230,6 +230,10 @@ def test_engines_say_what_answered(server: Server) -> None:
         real = metrics["engines"][engine]["evaluation"]["realsongs"]
         assert card["measured"]["realsongs"]["accuracy"] == real["track"]["accuracy"]
         assert card["measured"]["realsongs"]["confident_share"] == real["confidence"]["coverage"]
+        assert card["measured"]["realsongs"]["no_doubt_accuracy"] == real["no_doubt"]["accuracy"]
+        outside = metrics["engines"][engine]["evaluation"]["outside"]
+        assert card["outside"]["not_sure"] == outside["not_sure"] and card["outside"]["tracks"] == 60
+        assert card["in_words"].startswith(f"Right on {real['track']['accuracy']:.0%} of 358 real songs")
     assert httpx.get(f"{server.url}/docs").status_code == 200
     assert "/v1/classify" in httpx.get(f"{server.url}/openapi.json").json()["paths"]
 
