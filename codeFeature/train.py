@@ -267,7 +267,8 @@ def choose_rules(data: _Data, runs: list[Run]) -> tuple[dict[str, Thresholds], T
                                             [p.song for p in others], [p.outside for p in others])
 
     final = chosen(cv)
-    return {**{r.name: chosen([o for o in cv if o is not r]) for r in cv}, "split": final}, final
+    per_run = {r.name: chosen([o for o in cv if o is not r]) for r in cv}
+    return {**per_run, **{r.name: final for r in runs if r.name == "split"}}, final
 
 
 def _held_out_predictions(data: _Data, runs: list[Run], kind: str,
@@ -278,8 +279,7 @@ def _held_out_predictions(data: _Data, runs: list[Run], kind: str,
     return np.asarray(labels, dtype=int), [p for r, mask in keep for p, k in zip(r.predictions[variant], mask) if k]
 
 
-def _verdicts(runs: list[Run], keep: list[tuple[Run, np.ndarray]],
-              rules: dict[str, Thresholds]) -> list[confidence.Verdict]:
+def _verdicts(keep: list[tuple[Run, np.ndarray]], rules: dict[str, Thresholds]) -> list[confidence.Verdict]:
     """The verdict of each held-out track in `keep` (original audio), under its run's rule."""
     return [confidence.judge(p.song, rules[r.name], p.outside) for r, mask in keep
             for p, k in zip(r.predictions["original"], mask) if k]
@@ -297,7 +297,7 @@ def summarise_runs(data: _Data, runs: list[Run], kind: str,
                      "runs": [{"name": r.name, "held_out_tracks": int(mask.sum()), "best_epoch": r.best_epoch,
                                "seconds": r.seconds} for r, mask in keep]}
     if kind == "outside":
-        verdicts = _verdicts(runs, keep, rules or {})
+        verdicts = _verdicts(keep, rules or {})
         summary.update(n=len(idx), not_sure=round(float(np.mean([not v.confident for v in verdicts])), 4),
                        reasons={reason: sum(v.reason == reason for v in verdicts) for reason in ("outside", "close")})
         return summary
@@ -314,7 +314,7 @@ def summarise_runs(data: _Data, runs: list[Run], kind: str,
         summary["original_full_clips_only"] = metrics.evaluate_tracks(
             labels[full], [p for p, f in zip(original, full) if f])["track"]
     if rules is not None:
-        summary["confidence"] = confidence.selective(labels, [p.song for p in original], _verdicts(runs, keep, rules))
+        summary["confidence"] = confidence.selective(labels, [p.song for p in original], _verdicts(keep, rules))
     return summary
 
 
