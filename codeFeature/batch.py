@@ -43,7 +43,7 @@ from .config import ENGINES, MODEL_DIR, PROJECT_DIR
 from .engines import EngineSettings
 from .errors import GenreClassifierError
 from .genre_tags import DEFAULT_SEPARATOR
-from .library_tags import FAILED, KEEP, REPLACE, TagOptions, TagReport, tag_library, undo
+from .library_tags import FAILED, RESTORED, RETAGGED, TagOptions, TagReport, tag_library, undo
 from .model_card import read_card
 from .predict import expand
 
@@ -168,11 +168,11 @@ def _undo(out: Path) -> int:
     _stop_on_sigterm()
     report = undo(out)
     _print_report(report)
-    restored = report.count(REPLACE)
+    restored = report.count(RESTORED)
     if report.interrupted:
         print(f"interrupted: {restored} files restored and recorded; run --undo again for the rest")
         return 130
-    print(f"undo: {restored} files restored, {report.count(KEEP)} left alone, {report.count(FAILED)} failed")
+    print(f"undo: {restored} files restored, {report.count(RETAGGED)} left alone, {report.count(FAILED)} failed")
     return 1 if report.count(FAILED) else 0
 
 

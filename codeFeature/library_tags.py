@@ -32,6 +32,7 @@ from .hashing import sha1_of
 from .results_store import PartWriter, ResultRow, read_rows
 
 FILL, REPLACE, KEEP, SAME, UNSURE, FAILED, UNDO = "fill", "replace", "keep", "same", "unsure", "failed", "undo"
+RESTORED, RETAGGED = "restored", "retagged"  # what `undo` did to a file
 # The plan's groups, in the order they are printed, with their headings (dry run, then run).
 GROUPS: dict[str, tuple[str, str]] = {
     FILL: ("would fill (no genre yet)", "filled (no genre before)"),
@@ -39,6 +40,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     KEEP: ("kept (has a genre)", "kept (has a genre)"),
     SAME: ("unchanged (already tagged so)", "unchanged (already tagged so)"),
     UNSURE: ("skipped (not sure)", "skipped (not sure)"),
+    RESTORED: ("would restore", "restored"),
+    RETAGGED: ("left alone (retagged since)", "left alone (retagged since)"),
     FAILED: ("failed", "failed"),
 }
 _BY_NAME = {name.lower(): genre for genre, name in TAG_NAMES.items()} | {genre: genre for genre in GENRES} | {
@@ -71,9 +74,9 @@ class PlannedTag:
     def line(self) -> str:
         """One line for a person: the file and what changes."""
         now = " · ".join(self.current) if self.current else "none"
-        if self.action in (FILL, REPLACE):
-            return f"{self.path}: {now} -> {' · '.join(self.wanted)}"
-        return f"{self.path}: {self.why or now}"
+        if self.action in (FILL, REPLACE, RESTORED):
+            return f"{self.path}: {now} -> {' · '.join(self.wanted) or 'none'}"
+        return f"{self.path}: {(self.why or now).removeprefix(Path(self.path).name + ': ')}"
 
 
 @dataclass
@@ -117,7 +120,7 @@ def plan(row: ResultRow, current: tuple[str, ...], options: TagOptions, path: Pa
     """What tagging does to the file at `path`, classified as `row`, whose genre values are `current`."""
     name = str(path)
     if not options.include_unsure and not row.confident:
-        return PlannedTag(name, UNSURE, current, why=f"not sure of it ({row.genre} at most); --include-unsure tags it")
+        return PlannedTag(name, UNSURE, current, why=f"not sure (best guess: {row.genre}); --include-unsure tags it")
     genres = wanted_genres(row.probabilities or {}, options)
     if not genres:
         return PlannedTag(name, UNSURE, current, why=f"below --min-probability {options.min_probability:g}")
@@ -146,8 +149,8 @@ def tag_library(out: Path, paths: Iterable[Path], options: TagOptions, write: bo
 def undo(out: Path) -> TagReport:
     """Put back the genre of every file a tagging run recorded in `out` changed (its latest change, not undone
     yet), where the file still has the genre written; a file retagged since, or gone, is left alone and reported.
-    Each restore is recorded as an UNDO row (in the report: REPLACE restored, KEEP left alone, FAILED). Interrupts
-    as in `tag_library`."""
+    Each restore is recorded as an UNDO row (in the report: RESTORED, RETAGGED or FAILED). Interrupts as in
+    `tag_library`."""
     return _file_by_file(out, True, (partial(_undo_one, Path(path), row) for path, row in last_changes(out).items()
                                      if row.tag_action != UNDO))
 
@@ -186,10 +189,10 @@ def _undo_one(path: Path, change: ResultRow, writer: PartWriter) -> PlannedTag:
     try:
         current = read_genres(path)
         if current != written:
-            return PlannedTag(str(path), KEEP, current, previous, why=(
-                f"retagged since ({' · '.join(current) or 'no genre'} instead of {' · '.join(written)}): left alone"))
+            return PlannedTag(str(path), RETAGGED, current, previous, why=(
+                f"has {' · '.join(current) or 'no genre'}, not the {' · '.join(written)} written"))
         _change(path, current, previous, change, UNDO, writer)
-        return PlannedTag(str(path), REPLACE, current, previous or ("no genre",))
+        return PlannedTag(str(path), RESTORED, current, previous)
     except TagWriteError as exc:
         return PlannedTag(str(path), FAILED, why=str(exc))
 

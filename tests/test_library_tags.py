@@ -14,8 +14,8 @@ from codeFeature import audio, genre_tags
 from codeFeature.config import GENRES
 from codeFeature.genre_tags import read_genres, write_genres
 from codeFeature.hashing import sha1_of
-from codeFeature.library_tags import (FAILED, FILL, KEEP, REPLACE, SAME, UNDO, UNSURE, TagOptions, genre_of,
-                                      last_changes, tag_library, undo, wanted_genres)
+from codeFeature.library_tags import (FAILED, FILL, KEEP, REPLACE, RESTORED, RETAGGED, SAME, UNDO, UNSURE,
+                                      TagOptions, genre_of, last_changes, tag_library, undo, wanted_genres)
 from codeFeature.results_store import PartWriter, ResultRow, read_rows
 from conftest import synth_song, write_audio
 
@@ -122,7 +122,7 @@ def test_several_genres_read_back_as_written_and_undo_restores_everything(tmp_pa
     assert tuple(change.written_genre) == read_genres(song) and change.sha1 == sha1_of(song) != change.sha1_before
     assert change.tagged_at and change.genre == "rock"
     restored = undo(out)
-    assert [p.action for p in restored.planned] == [REPLACE]
+    assert [p.action for p in restored.planned] == [RESTORED]
     assert read_genres(song) == previous and np.array_equal(audio.load(song), pcm)
     assert last_changes(out)[str(song)].tag_action == UNDO
     assert undo(out).planned == []  # nothing left to undo
@@ -134,8 +134,9 @@ def test_undo_of_a_fill_removes_the_tag_and_leaves_retagged_files_alone(
     tag_library(out, files.values(), TagOptions(overwrite=True, include_unsure=True), write=True)
     write_genres(files["rock.ogg"], ["Grunge"])  # the owner retags it after the run
     report = undo(out)
-    assert actions(report) == {"untagged.mp3": REPLACE, "unsure.opus": REPLACE, "rock.ogg": KEEP}
-    assert "retagged since" in "\n".join(report.lines())
+    assert actions(report) == {"untagged.mp3": RESTORED, "unsure.opus": RESTORED, "rock.ogg": RETAGGED}
+    text = "\n".join(report.lines())
+    assert "restored: 2" in text and "left alone (retagged since): 1" in text and "not the Metal written" in text
     assert read_genres(files["untagged.mp3"]) == () and read_genres(files["unsure.opus"]) == ()
     assert read_genres(files["rock.ogg"]) == ("Grunge",)
 
