@@ -123,6 +123,4 @@ def _open(path: Path) -> mutagen.FileType:
         raise TagWriteError(f"{Path(path).name} cannot be read for tagging: {exc}") from exc
     if not isinstance(tagged, _TAGGABLE):
         raise TagWriteError(f"{Path(path).name}: genre tags are written to mp3, FLAC, Ogg, Opus and m4a files only.")
-    if isinstance(tagged, MP3) and tagged.tags is not None and not isinstance(tagged.tags, ID3):
-        raise TagWriteError(f"{Path(path).name} has APE tags only; genre tags are written as ID3.")
     return tagged

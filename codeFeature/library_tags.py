@@ -9,9 +9,9 @@ Rules (what `plan` decides for one file):
 - the genres written are the top `genres` whose probability reaches `min_probability`, spelled as TAG_NAMES, as
   several values where the format has them, else joined with `separator`.
 Every change is recorded in the results folder as a row (results_store.ResultRow with `tag_action`,
-`previous_genre`, `written_genre`, `tagged_at`, `sha1_before` and the new `sha1`) before anything else happens, and a
-signal arriving while one file is written waits until its row is recorded: a file is old or new, never half-written,
-and every new one can be undone. `undo` restores each changed file whose tag is still the one written.
+`previous_genre`, `written_genre`, `tagged_at`, `sha1_before` and the new `sha1`) as soon as the file is written, and
+SIGINT or SIGTERM arriving meanwhile waits until the row is on disk: a file is old or new, never half-written, and
+every new one can be undone. `undo` restores each changed file whose tag is still the one written.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 from mutagen.id3 import TCON
@@ -62,8 +62,8 @@ class TagOptions:
 
 @dataclass(frozen=True)
 class PlannedTag:
-    """What happens to one file: `action` (FILL, REPLACE, KEEP, SAME, UNSURE or FAILED), its genre values now and
-    the values it would get, and `why` for a file left alone."""
+    """What happens to one file: `action` (FILL, REPLACE, KEEP, SAME, UNSURE or FAILED; RESTORED or RETAGGED in
+    an undo), its genre values now and the values it gets, and `why` for a file left alone."""
 
     path: str
     action: str
