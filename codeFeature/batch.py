@@ -33,7 +33,6 @@ import argparse
 import logging
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -45,18 +44,10 @@ from .errors import GenreClassifierError
 from .genre_tags import DEFAULT_SEPARATOR
 from .library_tags import FAILED, RESTORED, RETAGGED, TagOptions, TagReport, tag_library, undo
 from .model_card import read_card
-from .predict import expand
+from .predict import expand, stop_on_signals
 
 _MAX_TEMP_ROOT = 24  # Ray adds ~82 bytes of folder, session and socket names below the temporary folder
 _RUNTIME_EXCLUDES = [".git", ".cache", "genres_original", "tests", "benchmarks", "*.parquet", "__pycache__"]
-
-
-def _stop_on_sigterm() -> None:
-    """Make SIGTERM end the job as Ctrl-C does (KeyboardInterrupt in the main thread)."""
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def _short_temp_root() -> str:
@@ -122,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # this command prints its own progress and summary
-    _stop_on_sigterm()
+    stop_on_signals()
     temp = None if args.address else tempfile.mkdtemp(prefix="genre-ray-", dir=_short_temp_root())
     summary = Summary(interrupted=True)
     try:
@@ -165,7 +156,7 @@ def _undo(out: Path) -> int:
     if not out.is_dir():
         print(f"error: no results folder {out}", file=sys.stderr)
         return 2
-    _stop_on_sigterm()
+    stop_on_signals()
     report = undo(out)
     _print_report(report)
     restored = report.count(RESTORED)

@@ -7,12 +7,14 @@ Human-readable by default; with --json, one JSON object per input on stdout, in 
 {"file", "genre", "probabilities", "segments": [{"start", "end", "silent", "probabilities"}], "duration_s",
 "elapsed_s", "engine", "tags", "confident", "doubt"} ("tags": the top MSD tags, empty for the cnn engine;
 "confident": whether the engine is sure; "doubt": why not, in one line, or null) or {"file", "error"}.
-Exit status: 0 if every input was classified, 1 if any failed, 2 if the model could not be loaded.
+Exit status: 0 if every input was classified, 1 if any failed, 2 if the model could not be loaded, 130 if stopped by
+Ctrl-C or SIGTERM (the results printed so far stand; one line on stderr says how many).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -50,6 +52,14 @@ def describe(result: Prediction | Failure) -> str:
     return "\n".join(lines)
 
 
+def stop_on_signals() -> None:
+    """Make SIGINT and SIGTERM end a command as Ctrl-C does (KeyboardInterrupt in the main thread), also when it was
+    started with SIGINT ignored (as a non-interactive shell starts a background job, and Python then keeps it
+    ignored). For the commands' main() only: it sets process-wide handlers."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m codeFeature.predict", description="Classify the genre of songs.")
     parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
@@ -63,16 +73,22 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print("error: no audio files found in the given folders", file=sys.stderr)
         return 1
+    stop_on_signals()
     prepare_serving_process()
+    done, failed = 0, False
     try:
         classifier = GenreClassifier(args.model_dir, args.engine)
+        for result in classifier.classify_many(paths):
+            failed |= isinstance(result, Failure)
+            done += 1
+            print(json.dumps(result.to_dict()) if args.json else describe(result), flush=True)
     except GenreClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    failed = False
-    for result in classifier.classify_many(paths):
-        failed |= isinstance(result, Failure)
-        print(json.dumps(result.to_dict()) if args.json else describe(result), flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted: {done} of {len(paths)} files done (their results are above); the rest were not "
+              f"classified", file=sys.stderr)
+        return 130
     return 1 if failed else 0
 
 

@@ -133,3 +133,31 @@ def test_missing_model_exits_2_with_a_message(tmp_path: Path, inputs: dict[str, 
 def test_empty_folder(tmp_path: Path) -> None:
     result = run_cli(str(tmp_path))
     assert result.returncode == 1 and "no audio files" in result.stderr
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_cli_mid_run_with_one_line(tmp_path: Path, signum: str) -> None:
+    """Sent to the process alone, even one started with SIGINT ignored (a background job of a non-interactive
+    shell, as supervisors and test harnesses start it): the CLI stops at once, keeps what it printed, says so in one
+    line, no traceback, nothing left in its temp folder."""
+    import os
+    import signal
+    import time
+
+    songs = [write_audio(tmp_path / f"{i:02d}.mp3", synth_song(6.0, seed=i)) for i in range(4)]
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "codeFeature.predict", *map(str, songs * 25)], cwd=PROJECT,
+                               env={**os.environ, "TMPDIR": str(tmpdir)}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    first = process.stdout.readline()  # the first song is done: the models are loaded and running
+    process.send_signal(getattr(signal, signum))
+    started = time.monotonic()
+    rest, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - started < 5 and process.returncode == 130, stderr
+    lines = [line for line in (first + rest).splitlines() if not line.startswith(" ")]
+    assert 1 <= len(lines) < 100 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (f"interrupted: {len(lines)} of 100 files done (their results are "
+                                               f"above); the rest were not classified")
+    assert list(tmpdir.iterdir()) == []
