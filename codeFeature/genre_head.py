@@ -49,7 +49,23 @@ def head_inputs(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
 
 def input_dims(output_dims: Mapping[str, int]) -> int:
     """Numbers per segment `head_inputs` gives for musicnn outputs of these sizes ({name: dims})."""
-    return sum(len(GENRES) if name == "genre_map" else output_dims[name] for name in HEAD_INPUTS)
+    return sum(_sizes(output_dims).values())
+
+
+def input_parts(dims: int) -> dict[str, slice]:
+    """Where each of HEAD_INPUTS sits in a head input row of `dims` numbers (the last part takes the rest)."""
+    sizes = _sizes({"tags": len(MSD_TAGS), HEAD_INPUTS[-1]: 0})
+    sizes[HEAD_INPUTS[-1]] = dims - sum(sizes[name] for name in HEAD_INPUTS[:-1])
+    parts, start = {}, 0
+    for name in HEAD_INPUTS:
+        parts[name] = slice(start, start + sizes[name])
+        start += sizes[name]
+    return parts
+
+
+def _sizes(output_dims: Mapping[str, int]) -> dict[str, int]:
+    """Numbers per segment of each of HEAD_INPUTS, for musicnn outputs of these sizes."""
+    return {name: len(GENRES) if name == "genre_map" else output_dims[name] for name in HEAD_INPUTS}
 
 
 def song_rows(inputs: np.ndarray, silent: Sequence[bool] | np.ndarray) -> np.ndarray:

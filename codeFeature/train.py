@@ -301,9 +301,10 @@ def summarise_runs(data: _Data, runs: list[Run], kind: str,
                        reasons={reason: sum(v.reason == reason for v in verdicts) for reason in ("outside", "close")})
         return summary
     labels = data.labels[idx]
-    for variant in VARIANTS:
-        summary[variant] = metrics.evaluate_tracks(labels, _held_out_predictions(data, runs, kind, variant)[1])
-    original = _held_out_predictions(data, runs, kind)[1]
+    predictions = {variant: _held_out_predictions(data, runs, kind, variant)[1] for variant in VARIANTS}
+    for variant, predicted in predictions.items():
+        summary[variant] = metrics.evaluate_tracks(labels, predicted)
+    original = predictions["original"]
     if kind == "realsongs":  # realsongs.track / realsongs.segment are the original audio
         summary.update(summary.pop("original"))
         clear = np.array([not data.tracks[i].doubt for i in idx])

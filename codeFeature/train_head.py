@@ -24,11 +24,11 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 from .augment import VARIANTS
-from .config import GENRES, HEAD_CLASSES, HEAD_INPUTS, MSD_TAGS
+from .config import GENRES, HEAD_CLASSES, HEAD_INPUTS
 from .dataset import TrackFeatures
 from .errors import DatasetError
 from .folds import track_folds
-from .genre_head import build_head, song_rows, split_outside
+from .genre_head import build_head, input_parts, song_rows, split_outside
 from .metrics import Run, TrackPrediction, summarise
 
 _ABSENT_LOGIT = -30.0  # bias of a class with no training track (tiny data sets): never predicted
@@ -95,23 +95,12 @@ def song_examples(data: HeadData, idx: np.ndarray,
     return np.asarray(rows, np.float32), y, (w / w.mean()).astype(np.float32)
 
 
-def _parts(dims: int) -> dict[str, slice]:
-    """Where each of HEAD_INPUTS sits in a row of `dims` numbers."""
-    sizes = {"genre_map": len(GENRES), "tags": len(MSD_TAGS)}
-    sizes[HEAD_INPUTS[-1]] = dims - sum(sizes.get(name, 0) for name in HEAD_INPUTS[:-1])
-    parts, start = {}, 0
-    for name in HEAD_INPUTS:
-        parts[name] = slice(start, start + sizes[name])
-        start += sizes[name]
-    return parts
-
-
 def fit_linear(data: HeadData, idx: np.ndarray, settings: HeadSettings = HeadSettings()) -> LinearHead:
     """The head fitted on tracks `idx` (see module doc); deterministic."""
     x, y, w = song_examples(data, idx, settings)
     mean, variance = x.mean(axis=0, dtype=np.float64), x.var(axis=0, dtype=np.float64) + 1e-6
     sd = np.sqrt(variance)
-    parts = _parts(x.shape[1])
+    parts = input_parts(x.shape[1])
     scale = np.ones(x.shape[1])
     scale[parts["genre_map"]] = 0.0  # the map enters through the prior, not the penalised correction
     scale[parts[HEAD_INPUTS[-1]]] = settings.embedding_scale
