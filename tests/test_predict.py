@@ -147,17 +147,24 @@ def test_a_signal_stops_the_cli_mid_run_with_one_line(tmp_path: Path, signum: st
     songs = [write_audio(tmp_path / f"{i:02d}.mp3", synth_song(6.0, seed=i)) for i in range(4)]
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    process = subprocess.Popen([sys.executable, "-m", "codeFeature.predict", *map(str, songs * 25)], cwd=PROJECT,
-                               env={**os.environ, "TMPDIR": str(tmpdir)}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    first = process.stdout.readline()  # the first song is done: the models are loaded and running
-    process.send_signal(getattr(signal, signum))
-    started = time.monotonic()
-    rest, stderr = process.communicate(timeout=60)
-    assert time.monotonic() - started < 5 and process.returncode == 130, stderr
-    lines = [line for line in (first + rest).splitlines() if not line.startswith(" ")]
-    assert 1 <= len(lines) < 100 and "Traceback" not in stderr
-    assert stderr.strip().splitlines()[-1] == (f"interrupted: {len(lines)} of 100 files done (their results are "
+    with open(tmp_path / "stderr.txt", "w+") as stderr_file:
+        process = subprocess.Popen([sys.executable, "-m", "codeFeature.predict", *map(str, songs * 25)], cwd=PROJECT,
+                                   env={**os.environ, "TMPDIR": str(tmpdir)}, stdout=subprocess.PIPE,
+                                   stderr=stderr_file, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        first = process.stdout.readline()  # the first song is done: the models are loaded and running
+        process.send_signal(getattr(signal, signum))
+        started = time.monotonic()
+        process.wait(timeout=60)
+        stopped_after = time.monotonic() - started
+        # read through the same buffered reader as `first` (communicate() would skip what readline buffered)
+        printed = first + process.stdout.read()
+        process.stdout.close()
+        stderr_file.seek(0)
+        stderr = stderr_file.read()
+    assert stopped_after < 5 and process.returncode == 130, stderr
+    files = [line for line in printed.splitlines() if line.strip() and not line.startswith(" ")]
+    assert 1 <= len(files) < 100 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (f"interrupted: {len(files)} of 100 files done (their results are "
                                                f"above); the rest were not classified")
     assert list(tmpdir.iterdir()) == []
