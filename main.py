@@ -23,12 +23,19 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from codeFeature import classifiers
-from codeFeature.classifier import Featurised, GenreClassifier, Prediction, featurise, prepare_serving_process
-from codeFeature.config import (AUDIO_EXTENSIONS, ENGINES, GENRES, MODEL_DIR, MUSICNN_SAMPLE_RATE,
-                                SAMPLE_RATE, SEGMENT_SECONDS)
-from codeFeature.errors import GenreClassifierError
-from codeFeature.model_card import ModelCard, read_card
+from codeFeature import (
+    AUDIO_EXTENSIONS,
+    ENGINES,
+    GENRES,
+    Classifiers,
+    Featurised,
+    GenreClassifier,
+    GenreClassifierError,
+    ModelCard,
+    Prediction,
+    shared_classifiers,
+)
+from codeFeature.config import MUSICNN_SAMPLE_RATE, SAMPLE_RATE, SEGMENT_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +52,14 @@ GENRE_COLOURS = ["#1f77b4", "#aec7e8", "#ff7f0e", "#e377c2", "#2ca02c", "#17becf
 @asynccontextmanager
 async def lifespan(_: st.App) -> AsyncIterator[None]:
     """As the server starts, before it takes connections: load and warm up the default engine, so the first visitor
-    gets an answer as quickly as later ones. A load that fails is shown on the page; Ctrl-C or SIGTERM while it
-    loads stops the server at once."""
-    prepare_serving_process()  # this server classifies songs: see classifier.prepare_serving_process
-    loading = classifiers.shared(MODEL_DIR)
+    gets an answer as quickly as later ones. A model folder that cannot be opened or loaded is shown on the page;
+    Ctrl-C or SIGTERM while it loads stops the server at once."""
+    try:
+        loading = shared_classifiers()
+    except GenreClassifierError as exc:  # the page says so (see models)
+        log.error("the model folder cannot be opened: %s", exc)
+        yield
+        return
     loading.start()
     with _stop_requested() as stop:
         while not (loading.ready or loading.error or stop.is_set()):
@@ -84,26 +95,20 @@ def _stop_requested() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+def models() -> Classifiers | None:
+    """This server's engines (shared_classifiers: the model folder opened once, each engine loaded and warmed up
+    once, shared by every session), or None after showing why the model folder cannot be opened."""
+    try:
+        return shared_classifiers()
+    except GenreClassifierError as exc:
+        st.error(str(exc))
+        return None
+
+
 @st.cache_resource(show_spinner="Loading the model…")
 def get_classifier(engine: str) -> GenreClassifier:
-    """An engine's models, loaded and warmed up once per server (classifiers.shared), shared by every session
-    (prediction does not mutate them)."""
-    prepare_serving_process()
-    return classifiers.shared(MODEL_DIR).get(engine)
-
-
-def default_engine() -> str:
-    """The engine the training command measured best (class_xls/engines.json); the CNN if it is unreadable."""
-    return classifiers.shared(MODEL_DIR).default
-
-
-@st.cache_data
-def model_card() -> ModelCard | None:
-    """What the shipped models measured (class_xls/metrics.json, written by training), or None if unreadable."""
-    try:
-        return read_card(MODEL_DIR)
-    except GenreClassifierError:
-        return None
+    """An engine's loaded models (prediction does not mutate them)."""
+    return shared_classifiers().get(engine)
 
 
 def input_ui() -> UploadedFile | None:
@@ -158,7 +163,7 @@ def judged(given: UploadedFile, engine: str) -> Featurised | None:
         return stored[1]
     with _errors_shown(given):
         with st.spinner("Listening again…"):
-            featurised = featurise(given.getvalue(), engine, suffix=_suffix(given))
+            featurised = get_classifier(engine).featurise(given.getvalue(), suffix=_suffix(given))
         st.session_state["judged"] = (key, featurised)
         return featurised
     return None
@@ -276,18 +281,14 @@ def _heatmap(matrix: np.ndarray, row_title: str, value_title: str) -> None:
     st.altair_chart(chart.properties(height=260), width="stretch")
 
 
-def sidebar_ui(card: ModelCard | None) -> str:
-    """The engine choice and what it measured, real songs first; returns the chosen engine."""
+def sidebar_ui(card: ModelCard, default: str) -> str:
+    """The engine choice (`default` first chosen) and what it measured, real songs first; returns the choice."""
     with st.sidebar:
         st.subheader("Engine")
-        default = default_engine()
         engine = st.radio("Engine", ENGINES, index=ENGINES.index(default), label_visibility="collapsed",
                           format_func=lambda e: ENGINE_NAMES[e] + (" (best measured)" if e == default else ""),
                           key="engine")
         st.caption(f"{ENGINE_NAMES[engine]}: {ENGINE_HELP[engine]}. \"both\" in the table below is the ensemble.")
-        if card is None:
-            st.warning("No readable metrics.json next to the models: train them with `python -m codeFeature.train`.")
-            return engine
         measured = card.engines[engine].measured if engine in card.engines else {}
         real = measured.get("realsongs")
         if real is not None:
@@ -329,8 +330,11 @@ def _clock(seconds: float) -> str:
 def main() -> None:
     st.set_page_config(page_title="Genre classifier", page_icon="🎵", layout="centered")
     st.title("What genre is this song?")
+    engines = models()
+    if engines is None:
+        return
     given = input_ui()  # before the sidebar: the uploader's code reaches the browser first
-    engine = sidebar_ui(model_card())
+    engine = sidebar_ui(engines.folder.card, engines.default)
     if given is None:
         st.caption("Drop in a song to see its genre as percentages and how it moves through the song.")
         preload(engine)

@@ -32,8 +32,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from bench_predict import print_table, synth, write_mp3  # noqa: E402
-from codeFeature.config import ENGINES, MODEL_DIR  # noqa: E402
-from codeFeature.engines import EngineSettings  # noqa: E402
+
+from codeFeature.config import ENGINES  # noqa: E402
+from codeFeature.engine.model_folder import ModelFolder  # noqa: E402
 
 _ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -132,7 +133,7 @@ def main() -> None:
     parser.add_argument("--skip-cli", type=float, metavar="SONGS_PER_S", help="use this CLI figure, do not measure")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--songs", type=int, default=40)
-    parser.add_argument("--engine", choices=ENGINES, default=EngineSettings.read(MODEL_DIR).default_engine)
+    parser.add_argument("--engine", choices=ENGINES, default=ModelFolder.open().default_engine)
     parser.add_argument("--max-concurrent", type=int, help="the server's option (default: the server's default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="genre-bench-api-") as tmp:

@@ -1,11 +1,12 @@
-"""The serving backend (OpenVINO) against TensorFlow on the same songs and model files; prints a table.
+"""The two routes to the same OpenVINO models against each other on the same songs and files; prints a table.
 
     python benchmarks/bench_backends.py [FILE_OR_DIR ...] [--engine E]
 
 Default input: ../shared/realsongs/audio when it exists (real recordings), else 20 generated 30-s mp3s.
-The programs (CLI, page, API, batch) run the models on Keras' OpenVINO backend; training and its held-out figures
-run on TensorFlow. This classifies every song both ways: in this process on TensorFlow, and with
-`python -m codeFeature.predict --json` (OpenVINO; it prints 4 decimals). It reports how many songs get the same
+Every process runs the models on OpenVINO (models.runtime): a serving process reads the files with Keras on its
+OpenVINO backend; training, where Keras runs on TensorFlow, converts the TensorFlow graph. This classifies every
+song both ways: in this process (Keras on TensorFlow, as training evaluates), and with
+`python -m codeFeature.predict --json` (Keras on OpenVINO; it prints 4 decimals). It reports how many songs get the same
 genre and the same "not sure" verdict (so every accuracy figure is the same), the largest probability differences
 (goal: config.SERVING_TOLERANCE, plus the CLI's rounding), and the time each took for the whole folder.
 """
@@ -26,16 +27,17 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from bench_predict import print_table, synth, write_mp3  # noqa: E402
-from codeFeature.classifier import GenreClassifier, Prediction  # noqa: E402
+
+from codeFeature.apps.cli import expand  # noqa: E402
 from codeFeature.config import ENGINES, GENRES, SERVING_TOLERANCE  # noqa: E402
-from codeFeature.predict import expand  # noqa: E402
+from codeFeature.engine.classifier import GenreClassifier, Prediction  # noqa: E402
 
 REALSONGS = PROJECT.parent / "shared" / "realsongs" / "audio"
 ROUNDING = 5e-5  # the CLI prints probabilities to 4 decimals
 
 
 def served(paths: list[Path], engine: str) -> tuple[dict[str, dict], float]:
-    """The CLI's JSON object per file (OpenVINO), and the seconds the command took."""
+    """The CLI's JSON object per file (Keras on OpenVINO), and the seconds the command took."""
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "codeFeature.predict", "--json", "--engine", engine,
                              *map(str, paths)], cwd=PROJECT, capture_output=True, text=True, check=False)
@@ -77,14 +79,14 @@ def main() -> None:
     source = ", ".join(inputs) if inputs else "20 generated 30-s mp3s"
     print(f"engine: {engine}; {len(paths)} files from {source}; {len(classified)} classified\n")
     print_table(["measure", "result", "goal"], [
-        ("same genre, OpenVINO vs TensorFlow", f"{same_genre} / {len(classified)}", "all",
+        ("same genre, both routes", f"{same_genre} / {len(classified)}", "all",
          same_genre == len(classified)),
         ("same 'not sure' verdict", f"{same_verdict} / {len(classified)}", "all", same_verdict == len(classified)),
         ("largest difference, song probabilities", f"{song_diff:.1e}", f"<= {limit:.1e}", song_diff <= limit),
         ("largest difference, segment probabilities", f"{segment_diff:.1e}", f"<= {limit:.1e}",
          segment_diff <= limit),
-        ("TensorFlow, in-process, models loaded", f"{tf_seconds:.1f} s", "(informative)", True),
-        ("OpenVINO, the CLI from its start", f"{ov_seconds:.1f} s", "(informative)", True),
+        ("converted from TensorFlow, in-process, models loaded", f"{tf_seconds:.1f} s", "(informative)", True),
+        ("Keras on OpenVINO, the CLI from its start", f"{ov_seconds:.1f} s", "(informative)", True),
     ])
 
 

@@ -24,8 +24,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from bench_predict import print_table, synth, write_mp3  # noqa: E402
-from codeFeature.config import ENGINES, MODEL_DIR  # noqa: E402
-from codeFeature.engines import EngineSettings  # noqa: E402
+
+from codeFeature.config import ENGINES  # noqa: E402
+from codeFeature.engine.model_folder import ModelFolder  # noqa: E402
 
 _ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -46,7 +47,7 @@ def rates(make_command, folder: Path, few: Path, songs: int, few_songs: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--songs", type=int, default=200)
-    parser.add_argument("--engine", choices=ENGINES, default=EngineSettings.read(MODEL_DIR).default_engine)
+    parser.add_argument("--engine", choices=ENGINES, default=ModelFolder.open().default_engine)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="genre-bench-batch-") as tmp:
         folder, few = Path(tmp) / "songs", Path(tmp) / "few"

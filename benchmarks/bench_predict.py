@@ -6,9 +6,11 @@ Makes its own test audio (synthesised, encoded with the bundled ffmpeg through p
 a 30-s and a 10-minute mp3, and a folder of 30-s mp3s. Measures, for every engine,
 - warm latency per song (models loaded, numba compiled): median of --repeats runs of `GenreClassifier.classify`;
 - throughput over the folder with `classify_many` (songs per second);
-and once: the cold start of the CLI for one file with the default engine (`python -m codeFeature.predict`, a new
-process: imports + models + song) and that process's peak resident memory, and the peak of this process (all
-engines loaded) after all of the above.
+and once, each in a new process with the default engine: the library as a user writes it (`GenreClassifier()`, then
+`.classify(song)`; then `.classify_many` over more songs) against the CLI (`python -m codeFeature.predict`) on the
+same files: the first answer (imports + models + one song), the time per further song, and the peak resident memory
+(issue #19: the library within 10 % of the CLI on all three); and the peak of this process (all engines loaded)
+after all of the above.
 Goals: the default engine (issue #12) warm <= 0.15 s per song and >= 10 songs/s, CLI cold start <= 4 s, CLI peak
 <= 900 MB; cnn (issue #2) warm <= 0.15 s, 10-minute file within 1.2x of the 30-s file, >= 15 songs/s; ensemble
 (issue #4) warm < 0.5 s.
@@ -31,15 +33,16 @@ import numpy as np
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from codeFeature import audio  # noqa: E402
-from codeFeature.classifier import Failure, GenreClassifier, prepare_serving_process  # noqa: E402
-from codeFeature.config import ENGINES, MODEL_DIR  # noqa: E402
-from codeFeature.engines import EngineSettings  # noqa: E402
+from codeFeature import Failure, GenreClassifier, ModelFolder  # noqa: E402
+from codeFeature.audio import audio_io  # noqa: E402
+from codeFeature.config import ENGINES  # noqa: E402
 
 _LATENCY_GOALS = {"cnn": 0.15, "musicnn": None, "ensemble": 0.5}  # warm seconds per 30-s song
 _THROUGHPUT_GOALS = {"cnn": 15.0}  # songs/s
 _DEFAULT_ENGINE_GOALS = (0.15, 10.0)  # whichever engine is the default: warm seconds, songs/s
 _CLI_GOALS = (4.0, 900.0)  # cold start seconds, peak MB
+_LIBRARY_VS_CLI = 1.10  # the library's first answer, per-song time and peak memory: at most this times the CLI's
+_FURTHER_SONGS = 8  # songs after the first, for the per-song time of a new process
 
 
 def synth(seconds: float, rate: int = 44100, seed: int = 0) -> np.ndarray:
@@ -55,8 +58,8 @@ def synth(seconds: float, rate: int = 44100, seed: int = 0) -> np.ndarray:
 
 def write_mp3(path: Path, frames: np.ndarray, rate: int = 44100) -> Path:
     """Encode int16 stereo frames to mp3 with pydub (which runs the bundled ffmpeg)."""
-    audio.ffmpeg_exe()  # points pydub at the bundled ffmpeg
-    segment = audio.AudioSegment(frames.tobytes(), sample_width=2, frame_rate=rate, channels=2)
+    audio_io.ffmpeg_exe()  # points pydub at the bundled ffmpeg
+    segment = audio_io.AudioSegment(frames.tobytes(), sample_width=2, frame_rate=rate, channels=2)
     segment.export(path, format="mp3", bitrate="192k")
     return path
 
@@ -80,17 +83,48 @@ print(json.dumps({"code": code, "seconds": time.perf_counter() - started,
 """
 
 
-def cold_cli(path: Path) -> tuple[float, float]:
-    """(seconds, peak MB) of `python -m codeFeature.predict --json path` in a new process. It is started from a
-    small Python process: a child started from this one would count this process's memory in its peak (Linux keeps
-    the peak across fork and exec)."""
-    timed = subprocess.run([sys.executable, "-c", _TIMED, sys.executable, "-m", "codeFeature.predict", "--json",
-                            str(path)], cwd=PROJECT, check=True, capture_output=True, text=True,
-                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+_LIBRARY = """
+import sys
+from codeFeature import GenreClassifier
+classifier = GenreClassifier()
+classifier.classify(sys.argv[1])
+for result in classifier.classify_many(sys.argv[2:]):
+    pass
+"""
+
+
+def timed_process(command: list[str]) -> tuple[float, float]:
+    """(seconds, peak MB) of `command` in a new process. It is started from a small Python process: a child started
+    from this one would count this process's memory in its peak (Linux keeps the peak across fork and exec)."""
+    timed = subprocess.run([sys.executable, "-c", _TIMED, *command], cwd=PROJECT, check=True, capture_output=True,
+                           text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     result = json.loads(timed.stdout)
     if result["code"] != 0:
-        raise RuntimeError(f"the CLI failed with exit status {result['code']}")
+        raise RuntimeError(f"{' '.join(command[:3])} failed with exit status {result['code']}")
     return result["seconds"], result["peak_mb"]
+
+
+def new_process_figures(command: list[str], first: Path, further: list[Path]) -> tuple[float, float, float]:
+    """(first answer s, s per further song, peak MB) of `command` + files in new processes: one run with `first`
+    alone, one with `first` and `further` (the difference over len(further) is the per-song time)."""
+    alone, _ = timed_process([*command, str(first)])
+    total, peak = timed_process([*command, str(first), *map(str, further)])
+    return alone, (total - alone) / len(further), peak
+
+
+def library_vs_cli(first: Path, further: list[Path], default: str) -> list[tuple[str, str, str, bool]]:
+    """Table rows: the library in a new process against the CLI, within _LIBRARY_VS_CLI on every figure."""
+    library = new_process_figures([sys.executable, "-c", _LIBRARY], first, further)
+    cli = new_process_figures([sys.executable, "-m", "codeFeature.predict", "--json"], first, further)
+    rows = [(f"CLI cold start, one 30-s mp3 ({default})", f"{cli[0]:.2f} s", f"<= {_CLI_GOALS[0]:g} s",
+             cli[0] <= _CLI_GOALS[0]),
+            (f"CLI peak memory ({default})", f"{cli[2]:.0f} MB", f"<= {_CLI_GOALS[1]:g} MB", cli[2] <= _CLI_GOALS[1])]
+    for i, (what, unit) in enumerate([("first answer", "s"), ("time per further song", "s"), ("peak memory", "MB")]):
+        ratio = library[i] / cli[i]
+        rows.append((f"library GenreClassifier() vs CLI: {what}", f"{library[i]:.{0 if unit == 'MB' else 2}f} {unit} "
+                     f"vs {cli[i]:.{0 if unit == 'MB' else 2}f} {unit} ({ratio:.2f}x)",
+                     f"<= {_LIBRARY_VS_CLI:.2f}x", ratio <= _LIBRARY_VS_CLI))
+    return rows
 
 
 def engine_rows(classifier: GenreClassifier, short: Path, long: Path, songs: list[Path], repeats: int,
@@ -131,18 +165,12 @@ def main() -> None:
         batch.mkdir()
         songs = [write_mp3(batch / f"song{i:03d}.mp3", synth(30.0, seed=10 + i)) for i in range(args.songs)]
 
-        prepare_serving_process()  # as the CLI, the page and the API run
-        default = EngineSettings.read(MODEL_DIR).default_engine
+        default = ModelFolder.open().default_engine
+        rows += library_vs_cli(short, songs[:_FURTHER_SONGS], default)  # first: this process is still small
         for engine in args.engines.split(","):
             rows += engine_rows(GenreClassifier(engine=engine), short, long, songs, args.repeats, engine == default)
-        cold, cli_peak = cold_cli(short)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rows += [
-        (f"CLI cold start, one 30-s mp3 ({default})", f"{cold:.2f} s", f"<= {_CLI_GOALS[0]:g} s",
-         cold <= _CLI_GOALS[0]),
-        (f"CLI peak memory ({default})", f"{cli_peak:.0f} MB", f"<= {_CLI_GOALS[1]:g} MB", cli_peak <= _CLI_GOALS[1]),
-        ("peak memory of this process (all engines)", f"{peak_mb:.0f} MB", "(informative)", True),
-    ]
+    rows.append(("peak memory of this process (all engines)", f"{peak_mb:.0f} MB", "(informative)", True))
     print_table(["measure", "result", "goal"], rows)
 
 

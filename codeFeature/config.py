@@ -4,6 +4,7 @@ Every number that shapes the features is defined here once; changing one means r
 """
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 GENRES: tuple[str, ...] = (
@@ -32,7 +33,7 @@ HOP_LENGTH = 512
 N_FRAMES = 1 + SEGMENT_SAMPLES // HOP_LENGTH  # 130
 INPUT_SHAPE = (N_FRAMES, N_MFCC, 1)
 
-# musicnn (Pons & Serra 2019, the MSD-trained model, ported to Keras by `python -m codeFeature.musicnn_convert`):
+# musicnn (Pons & Serra 2019, the MSD-trained model, ported to Keras by `python -m codeFeature.training.musicnn_convert`):
 # each 3-s segment is resampled to 16 kHz and becomes one log-mel patch of 187 frames x 96 bands.
 MUSICNN_SAMPLE_RATE = 16000
 MUSICNN_N_FFT = 512
@@ -73,17 +74,20 @@ SOUNDS_LIKE_TAGS: tuple[str, ...] = ("soul", "rnb", "funk", "folk", "electronic"
                                      "ambient", "chillout", "experimental", "easy listening", "acoustic")
 SOUNDS_LIKE_MIN = 0.15  # a tag at least this likely is named
 
-# Keras backend of the programs that classify (CLI, page, API, batch): OpenVINO runs the same JSON + .weights.h5
-# files as TensorFlow (used for training) within SERVING_TOLERANCE of its outputs, ~1.4x faster, in half the memory.
+# Every model runs on OpenVINO (models.runtime); a process that has not imported Keras yet gets it with this backend,
+# so classifying never loads TensorFlow (used for training). OpenVINO's outputs are within SERVING_TOLERANCE of
+# TensorFlow's, ~2x faster, in less than half the memory.
 SERVING_BACKEND = "openvino"
 SERVING_TOLERANCE = 1e-4  # largest difference allowed between the two backends' probabilities and tag likelihoods
 
 # A segment quieter than this (RMS, dB relative to full scale) counts as silence.
 SILENCE_DBFS = -60.0
 
-# Shipped model files.
+# Shipped model files: class_xls/ at the top of the repository, installed as package data inside codeFeature (see
+# pyproject.toml), where importlib.resources finds it.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-MODEL_DIR = PROJECT_DIR / "class_xls"
+_INSTALLED_MODELS = Path(str(resources.files("codeFeature") / "class_xls"))
+MODEL_DIR = _INSTALLED_MODELS if _INSTALLED_MODELS.is_dir() else PROJECT_DIR / "class_xls"
 MODEL_JSON = "model_cnn.json"
 MODEL_WEIGHTS = "model_cnn.weights.h5"
 MUSICNN_JSON = "musicnn_msd.json"

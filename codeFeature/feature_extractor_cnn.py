@@ -4,7 +4,15 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from .config import HOP_LENGTH, INPUT_SHAPE, N_FFT, N_MELS, N_MFCC, SAMPLE_RATE, SEGMENT_SAMPLES
+from codeFeature.config import (
+    HOP_LENGTH,
+    INPUT_SHAPE,
+    N_FFT,
+    N_MELS,
+    N_MFCC,
+    SAMPLE_RATE,
+    SEGMENT_SAMPLES,
+)
 
 
 def mfcc_features(segments: np.ndarray) -> np.ndarray:

@@ -9,8 +9,16 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from .config import (MUSICNN_FRAMES, MUSICNN_HOP_LENGTH, MUSICNN_INPUT_SHAPE, MUSICNN_N_FFT, MUSICNN_N_MELS,
-                     MUSICNN_SAMPLE_RATE, SAMPLE_RATE, SEGMENT_SAMPLES)
+from codeFeature.config import (
+    MUSICNN_FRAMES,
+    MUSICNN_HOP_LENGTH,
+    MUSICNN_INPUT_SHAPE,
+    MUSICNN_N_FFT,
+    MUSICNN_N_MELS,
+    MUSICNN_SAMPLE_RATE,
+    SAMPLE_RATE,
+    SEGMENT_SAMPLES,
+)
 
 
 def musicnn_features(segments: np.ndarray) -> np.ndarray:

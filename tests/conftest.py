@@ -12,7 +12,23 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from codeFeature import audio  # noqa: E402
+
+def _keras_on_tensorflow() -> None:
+    """This test process trains models, so Keras runs here on TensorFlow (as in the training command); the models
+    still run on OpenVINO (models.runtime converts them). KERAS_BACKEND is set only for the import: the programs the
+    tests start (CLI, API, page) get the serving default, Keras on OpenVINO without TensorFlow."""
+    before = os.environ.get("KERAS_BACKEND")
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    import keras  # noqa: F401
+    if before is None:
+        del os.environ["KERAS_BACKEND"]
+    else:
+        os.environ["KERAS_BACKEND"] = before
+
+
+_keras_on_tensorflow()
+
+from codeFeature.audio import audio_io  # noqa: E402
 from codeFeature.config import GENRES  # noqa: E402
 
 RATE = 22050
@@ -44,7 +60,7 @@ def write_audio(path: Path, samples: np.ndarray, rate: int = RATE, channels: int
                 codec_args: tuple[str, ...] = ()) -> Path:
     """Encode float samples (mono, or interleaved-by-copy to `channels`) to `path`; format from its suffix."""
     data = np.repeat(samples[:, None], channels, axis=1).astype("<f4").tobytes()
-    cmd = [audio.ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar", str(rate),
+    cmd = [audio_io.ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar", str(rate),
            "-ac", str(channels), "-i", "-", *codec_args, str(path)]
     subprocess.run(cmd, input=data, check=True, capture_output=True)
     return path

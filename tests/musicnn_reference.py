@@ -90,7 +90,7 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import tensorflow as tf
 
-    from codeFeature.musicnn_convert import extract_checkpoint, fetch_wheel
+    from codeFeature.training.musicnn_convert import extract_checkpoint, fetch_wheel
 
     with tempfile.TemporaryDirectory() as tmp:
         prefix, _ = extract_checkpoint(fetch_wheel(Path(tmp)), Path(tmp))

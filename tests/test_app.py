@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import free_port, synth_song, write_audio
 from streamlit.testing.v1 import AppTest
 
 from codeFeature.config import GENRES, METRICS_JSON, MODEL_DIR
-from codeFeature.engines import EngineSettings
-from conftest import free_port, synth_song, write_audio
+from codeFeature.engine import registry
+from codeFeature.engine.settings import EngineSettings
 
 MAIN = str(Path(__file__).resolve().parent.parent / "main.py")
 HEADLINE = re.compile(r"^(\w+) · (\d+)%$")
@@ -63,8 +64,19 @@ def test_engine_choice_changes_the_analysis_and_tags(tmp_path: Path) -> None:
         assert len(sounds_like) == (engine != "cnn") and (not sounds_like or sounds_like[0].count(" · ") == 2)
         assert at.sidebar.caption[0].value.startswith(f"{name}: ")
         evaluation = metrics["engines"][engine]["evaluation"]
-        assert at.sidebar.metric[0].value == f"{evaluation['realsongs']['track']['accuracy']:.0%}"
+        assert at.sidebar.metric[0].value == f"{evaluation['realsongs']['original']['track']['accuracy']:.0%}"
         assert at.sidebar.metric[1].value == f"{evaluation['cv']['original_full_clips_only']['accuracy']:.0%}"
+
+
+def test_an_unreadable_model_folder_is_one_message_instead_of_the_page(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import codeFeature
+
+    monkeypatch.setattr(codeFeature, "shared_classifiers", lambda: registry.shared_classifiers(tmp_path))
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.run()
+    assert not at.exception and not at.file_uploader and len(at.error) == 1
+    assert at.error[0].value.startswith(f"No usable model folder at {tmp_path}: engines.json is missing")
 
 
 def test_upload_mp3_shows_genre_chart_and_timeline(tmp_path: Path) -> None:

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from codeFeature import audio
-from codeFeature.classifier import Failure, GenreClassifier
-from codeFeature.config import GENRES, MODEL_DIR, SERVING_TOLERANCE
-from codeFeature.genre_tags import TAG_NAMES, read_genres, write_genres
-from codeFeature.hashing import sha1_of
-from codeFeature.model_card import read_card
-from codeFeature.results_store import read_results
 from conftest import free_port, synth_song, write_audio, write_bad_inputs
+
+from codeFeature.audio import audio_io
+from codeFeature.config import GENRES, MODEL_DIR, SERVING_TOLERANCE
+from codeFeature.engine.card import read_card
+from codeFeature.engine.classifier import Failure, GenreClassifier
+from codeFeature.hashing import sha1_of
+from codeFeature.tagging.file_tags import TAG_NAMES, read_genres, write_genres
+from codeFeature.tagging.results import read_results
 
 PROJECT = Path(__file__).resolve().parent.parent
 ENGINE = "cnn"  # the cheapest engine: these tests are about the job, test_classifier about the engines
@@ -120,7 +120,7 @@ def test_write_tags_fills_untagged_files_keeps_hand_tags_and_undo_puts_all_back(
     taggable = [library / name for name in GOOD if not name.endswith(".wav")]
     hand_tagged = library / "b.flac"
     write_genres(hand_tagged, ["Post-Punk"])  # its owner's genre; the file's hash changes, so it is judged again
-    pcm = {path: audio.load(path) for path in taggable}
+    pcm = {path: audio_io.load(path) for path in taggable}
     result = run_batch(str(library), "--out", str(out), "--engine", ENGINE, "--write-tags", "--include-unsure",
                        tmpdir=tmp_path)
     assert "done: 1 songs" in result.stdout and "11 skipped" in result.stdout, result.stdout + result.stderr
@@ -129,14 +129,14 @@ def test_write_tags_fills_untagged_files_keeps_hand_tags_and_undo_puts_all_back(
     for path in taggable:
         want = ("Post-Punk",) if path == hand_tagged else (TAG_NAMES[genres[str(path)]],)
         assert read_genres(path) == want
-        assert np.array_equal(audio.load(path), pcm[path])
+        assert np.array_equal(audio_io.load(path), pcm[path])
     again = run_batch(str(library), "--out", str(out), "--engine", ENGINE, tmpdir=tmp_path)
     assert "done: 0 songs" in again.stdout and "12 skipped" in again.stdout and "would tag 0 files" in again.stdout
     undone = run_batch("--undo", "--out", str(out), tmpdir=tmp_path)
     assert undone.returncode == 0 and "undo: 6 files restored, 0 left alone" in undone.stdout, undone.stderr
     for path in taggable:
         assert read_genres(path) == (("Post-Punk",) if path == hand_tagged else ())
-        assert np.array_equal(audio.load(path), pcm[path])
+        assert np.array_equal(audio_io.load(path), pcm[path])
     assert "undo: 0 files restored" in run_batch("--undo", "--out", str(out), tmpdir=tmp_path).stdout
 
 

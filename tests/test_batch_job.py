@@ -10,11 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from codeFeature.batch_job import JobSettings, Summary, hash_and_featurise, result_row
-from codeFeature.hashing import sha1_of
-from codeFeature.classifier import Featurised
-from codeFeature.config import GENRES, N_SEGMENTS
 from conftest import synth_song, write_audio
+
+from codeFeature.config import GENRES, N_SEGMENTS
+from codeFeature.engine.classifier import Featurised
+from codeFeature.engine.prediction import Failure, Prediction
+from codeFeature.hashing import sha1_of
+from codeFeature.tagging.job import JobSettings, Summary, hash_and_featurise, result_row
 
 SETTINGS = JobSettings("cnn", None, 2, "sha256:00")
 PROJECT = Path(__file__).resolve().parent.parent
@@ -48,12 +50,13 @@ def test_done_bad_and_missing_files(tmp_path: Path) -> None:
 
 def test_results_become_rows() -> None:
     probabilities = {genre: 0.1 for genre in GENRES}
-    good = result_row("/a.mp3", "ab", {"file": "/a.mp3", "genre": "pop", "probabilities": probabilities,
-                                       "duration_s": 30.0, "tags": {"pop": 0.9, "80s": 0.5}, "confident": False},
-                      SETTINGS)
+    probabilities["pop"] = 0.123456789  # kept at full precision (the JSON form rounds)
+    prediction = Prediction("/a.mp3", probabilities, (), 30.0, 0.5, "cnn", (("pop", 0.9), ("80s", 0.5)), False,
+                            "Not sure: close call.")
+    good = result_row("/a.mp3", "ab", prediction, SETTINGS)
     assert (good.genre, good.tags, good.confident, good.error) == ("pop", ["pop", "80s"], False, None)
-    assert good.record()["prob_pop"] == 0.1 and good.model_digest == "sha256:00" and good.engine == "cnn"
-    bad = result_row("/b.mp3", "cd", {"file": "/b.mp3", "error": "The file is empty."}, SETTINGS)
+    assert good.record()["prob_pop"] == 0.123456789 and good.model_digest == "sha256:00" and good.engine == "cnn"
+    bad = result_row("/b.mp3", "cd", Failure("/b.mp3", "The file is empty."), SETTINGS)
     assert bad.error == "The file is empty." and bad.genre is None and bad.record()["prob_pop"] is None
 
 
@@ -66,7 +69,8 @@ def test_summary_line() -> None:
 
 _HOLD_A_CPU = """
 import json, os, sys
-from codeFeature.batch_job import claim_one_cpu
+from codeFeature.engine.prediction import Failure, Prediction
+from codeFeature.tagging.job import claim_one_cpu
 claim = claim_one_cpu()
 print(json.dumps(sorted(os.sched_getaffinity(0)) if claim else None), flush=True)
 sys.stdin.read()  # hold the claim until the test closes stdin

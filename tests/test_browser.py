@@ -13,9 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import free_port, synth_song, write_audio
 
 from codeFeature.config import GENRES
-from conftest import free_port, synth_song, write_audio
 
 PROJECT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

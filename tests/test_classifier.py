@@ -2,18 +2,30 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from codeFeature.classifier import Failure, GenreClassifier, Prediction
-from codeFeature.engines import EngineSettings
-from codeFeature.song import audible_mean
-from codeFeature.config import (ENGINES, GENRES, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, MSD_TAGS, N_SEGMENTS, SAMPLE_RATE,
-                                SERVING_BACKEND, SERVING_TOLERANCE)
-from codeFeature.errors import ModelFilesError, SilentAudioError
 from conftest import synth_song, write_audio
+
+from codeFeature.config import (
+    ENGINES,
+    GENRES,
+    MODEL_DIR,
+    MODEL_JSON,
+    MODEL_WEIGHTS,
+    MSD_TAGS,
+    MUSICNN_JSON,
+    N_SEGMENTS,
+    SAMPLE_RATE,
+    SERVING_BACKEND,
+    SERVING_TOLERANCE,
+)
+from codeFeature.engine.classifier import Failure, GenreClassifier, Prediction
+from codeFeature.engine.settings import EngineSettings
+from codeFeature.errors import ModelFilesError, SilentAudioError
+from codeFeature.models.song import audible_mean
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +119,16 @@ def test_every_engine_and_the_ensemble_is_the_weighted_mean(engines: dict[str, G
 def test_unknown_engine_or_missing_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="engine must be one of"):
         GenreClassifier(engine="svm")
-    for name in (MODEL_JSON, MODEL_WEIGHTS):  # a folder with the CNN only
-        (tmp_path / name).write_bytes((MODEL_DIR / name).read_bytes())
-    assert GenreClassifier(tmp_path).engine == "cnn"  # no engines.json: the CNN is the default
-    with pytest.raises(ModelFilesError, match="musicnn_convert"):
-        GenreClassifier(tmp_path, engine="musicnn")
+    with pytest.raises(ModelFilesError, match="engines.json is missing"):  # a folder with the CNN files only
+        for name in (MODEL_JSON, MODEL_WEIGHTS):
+            (tmp_path / name).write_bytes((MODEL_DIR / name).read_bytes())
+        GenreClassifier(tmp_path)
+    folder = tmp_path / "models"
+    shutil.copytree(MODEL_DIR, folder)
+    (folder / MUSICNN_JSON).write_text("{damaged")
+    assert GenreClassifier(folder, "cnn").engine == "cnn"  # an engine loads only its own files
+    with pytest.raises(ModelFilesError, match="could not be loaded"):
+        GenreClassifier(folder, engine="musicnn")
 
 
 def test_to_dict_is_the_cli_contract(classifier: GenreClassifier, song_wav: Path) -> None:
@@ -136,21 +153,27 @@ def test_classify_many_keeps_order_and_reports_failures(classifier: GenreClassif
 
 _SERVING_PROCESS = """
 import json, sys
-from codeFeature.classifier import GenreClassifier, prepare_serving_process
-prepare_serving_process()
-import keras
-out = {"backend": keras.backend.backend()}
+import openvino
+from codeFeature import GenreClassifier
+out = {}
 for engine in sys.argv[2:]:
-    p = GenreClassifier(engine=engine).classify(sys.argv[1])
+    classifier = GenreClassifier(engine=engine)
+    models = [m for m in (classifier.cnn, classifier.musicnn, classifier.head) if m is not None]
+    out["compiled"] = all(isinstance(m._compiled, openvino.CompiledModel) for m in models)
+    p = classifier.classify(sys.argv[1])
     out[engine] = {"song": p.probabilities, "segments": [s.probabilities for s in p.segments], "tags": p.tags}
+import keras
+out["backend"] = keras.backend.backend()
 out["tensorflow_imported"] = "tensorflow" in sys.modules
 print(json.dumps(out))
 """
 
 
-def test_the_serving_backend_agrees_with_tensorflow(engines: dict[str, GenreClassifier], song_mp3: Path) -> None:
-    """The programs run the same model files on OpenVINO (config.SERVING_BACKEND) without importing TensorFlow;
-    this test process, like training, runs TensorFlow. Every probability and tag likelihood agrees within
+def test_a_plain_classifier_is_on_the_fast_path_and_agrees_with_tensorflow(engines: dict[str, GenreClassifier],
+                                                                            song_mp3: Path) -> None:
+    """A fresh process that just uses GenreClassifier (no setup, nothing to know) runs the models on OpenVINO with
+    Keras on its OpenVINO backend, never importing TensorFlow; this test process, like training, has Keras on
+    TensorFlow, whose graph is converted to OpenVINO. Every probability and tag likelihood agrees within
     SERVING_TOLERANCE."""
     import json
     import subprocess
@@ -162,7 +185,7 @@ def test_the_serving_backend_agrees_with_tensorflow(engines: dict[str, GenreClas
     served = json.loads(subprocess.run([sys.executable, "-c", _SERVING_PROCESS, str(song_mp3), *ENGINES],
                                        cwd=Path(__file__).resolve().parent.parent, check=True, capture_output=True,
                                        text=True, timeout=300).stdout)
-    assert served["backend"] == SERVING_BACKEND and not served["tensorflow_imported"]
+    assert served["backend"] == SERVING_BACKEND and not served["tensorflow_imported"] and served["compiled"]
     for engine, classifier in engines.items():
         want, got = classifier.classify(song_mp3), served[engine]
         assert got["song"] == pytest.approx(want.probabilities, abs=SERVING_TOLERANCE)

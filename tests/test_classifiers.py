@@ -1,4 +1,5 @@
-"""classifiers.py: one loaded classifier per engine, the default one loaded in the background, shared per folder."""
+"""engine/registry.py: one loaded classifier per engine, the default one loaded in the background, shared per folder;
+an unreadable folder is one clear error wherever it is opened."""
 from __future__ import annotations
 
 import shutil
@@ -7,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from codeFeature import classifiers
-from codeFeature.classifiers import FALLBACK_ENGINE, Classifiers, default_engine
 from codeFeature.config import ENGINES_JSON, MODEL_DIR, MODEL_JSON
-from codeFeature.engines import EngineSettings
+from codeFeature.engine import registry
+from codeFeature.engine.model_folder import ModelFolder
+from codeFeature.engine.registry import Classifiers
+from codeFeature.engine.settings import EngineSettings
 from codeFeature.errors import ModelFilesError
 
 
@@ -21,7 +23,7 @@ def _wait(loading: Classifiers, seconds: float = 120) -> None:
 
 
 def test_start_loads_the_default_once_and_get_reuses_it() -> None:
-    loading = Classifiers(MODEL_DIR, "cnn")
+    loading = Classifiers(ModelFolder.open(MODEL_DIR), "cnn")
     assert not loading.ready and not loading.loaded("cnn")
     loading.start()
     loading.start()  # a second start does nothing
@@ -33,8 +35,8 @@ def test_start_loads_the_default_once_and_get_reuses_it() -> None:
 
 def test_a_default_that_cannot_load_says_why(tmp_path: Path) -> None:
     shutil.copytree(MODEL_DIR, tmp_path / "models")
-    (tmp_path / "models" / MODEL_JSON).unlink()
-    loading = Classifiers(tmp_path / "models", "cnn")
+    (tmp_path / "models" / MODEL_JSON).write_text("{damaged")  # the folder opens; the model does not load
+    loading = Classifiers(ModelFolder.open(tmp_path / "models"), "cnn")
     loading.start()
     _wait(loading)
     assert not loading.ready and MODEL_JSON in loading.error
@@ -43,12 +45,27 @@ def test_a_default_that_cannot_load_says_why(tmp_path: Path) -> None:
 
 
 def test_shared_is_one_per_folder_with_the_trained_default(tmp_path: Path) -> None:
-    assert classifiers.shared(MODEL_DIR) is classifiers.shared(MODEL_DIR)
-    assert classifiers.shared(MODEL_DIR).default == EngineSettings.read(MODEL_DIR).default_engine
-    assert classifiers.shared(tmp_path) is not classifiers.shared(MODEL_DIR)
+    assert registry.shared_classifiers(MODEL_DIR) is registry.shared_classifiers(MODEL_DIR)
+    assert registry.shared_classifiers(MODEL_DIR).default == EngineSettings.read(MODEL_DIR).default_engine
+    shutil.copytree(MODEL_DIR, tmp_path / "models")
+    assert registry.shared_classifiers(tmp_path / "models") is not registry.shared_classifiers(MODEL_DIR)
 
 
-def test_default_engine_falls_back_when_engines_json_is_unreadable(tmp_path: Path) -> None:
-    assert default_engine(tmp_path) == FALLBACK_ENGINE
-    (tmp_path / ENGINES_JSON).write_text("{not json")
-    assert default_engine(tmp_path) == FALLBACK_ENGINE
+@pytest.mark.parametrize("damage", ["no folder", "no engines.json", "not json", "older schema"])
+def test_an_unreadable_folder_is_one_clear_error(tmp_path: Path, damage: str) -> None:
+    folder = tmp_path / "models"
+    if damage != "no folder":
+        shutil.copytree(MODEL_DIR, folder)
+        settings = folder / ENGINES_JSON
+        if damage == "no engines.json":
+            settings.unlink()
+        elif damage == "not json":
+            settings.write_text("{not json")
+        else:
+            settings.write_text(settings.read_text().replace('"schema": 2', '"schema": 1'))
+    with pytest.raises(ModelFilesError, match=f"No usable model folder at {folder}: engines.json is missing or was "
+                                              f"not written by this version") as raised:
+        registry.shared_classifiers(folder)
+    with pytest.raises(ModelFilesError) as again:
+        ModelFolder.open(folder)
+    assert str(again.value) == str(raised.value)

@@ -5,8 +5,16 @@ import numpy as np
 import pytest
 
 from codeFeature.config import GENRES, MSD_TAGS
-from codeFeature.confidence import (Thresholds, Verdict, choose_thresholds, explain, judge, margin, selective,
-                                    sounds_like)
+from codeFeature.engine.confidence import (
+    Thresholds,
+    Verdict,
+    choose_thresholds,
+    explain,
+    judge,
+    margin,
+    selective,
+    sounds_like,
+)
 
 
 def _probs(**given: float) -> np.ndarray:

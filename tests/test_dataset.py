@@ -5,11 +5,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from codeFeature import audio, dataset
-from codeFeature.config import GENRES, INPUT_SHAPE, N_SEGMENTS, SAMPLE_RATE, SEGMENT_SAMPLES
-from codeFeature.errors import DatasetError
 from conftest import make_dataset, synth_song, write_audio
+
+from codeFeature.audio import audio_io
+from codeFeature.config import (
+    GENRES,
+    INPUT_SHAPE,
+    N_SEGMENTS,
+    SAMPLE_RATE,
+    SEGMENT_SAMPLES,
+)
+from codeFeature.errors import DatasetError
+from codeFeature.training import dataset
 
 
 def test_plain_genres_original_folder(tmp_path: Path) -> None:
@@ -54,7 +61,7 @@ def test_loop_crop_fills_three_seconds_from_any_offset() -> None:
 def test_track_features_per_variant(tmp_path: Path) -> None:
     make_dataset(tmp_path, per_genre=1, seconds=30.0)
     track = dataset.discover(tmp_path)[0]
-    clip = audio.load(track.clip)
+    clip = audio_io.load(track.clip)
     clip[:int(6.5 * SAMPLE_RATE)] = 0.0  # a silent start: serving leaves the first two segments out
     write_audio(track.clip, clip)
     features = dataset.compute_track_features(track, seed=1)
@@ -96,8 +103,8 @@ def test_a_corrupt_file_is_reported_and_left_out(tmp_path: Path) -> None:
 
 
 def test_training_sees_exactly_what_serving_computes(tmp_path: Path) -> None:
+    from codeFeature.audio.segmenting import load_segments
     from codeFeature.feature_extractor_cnn import mfcc_features
-    from codeFeature.file_split import load_segments
 
     make_dataset(tmp_path, per_genre=1, seconds=30.0)
     track = dataset.discover(tmp_path)[3]
@@ -106,8 +113,9 @@ def test_training_sees_exactly_what_serving_computes(tmp_path: Path) -> None:
 
 
 def test_musicnn_cache_holds_what_serving_computes(tmp_path: Path) -> None:
-    from codeFeature import musicnn
-    from codeFeature.file_split import load_segments
+    from codeFeature.audio.segmenting import load_segments
+    from codeFeature.feature_extractor_musicnn import musicnn_features
+    from codeFeature.models import musicnn
 
     make_dataset(tmp_path / "data", per_genre=1, seconds=4.0, excerpts=True)
     tracks = dataset.discover(tmp_path / "data")[:2]
@@ -119,7 +127,7 @@ def test_musicnn_cache_holds_what_serving_computes(tmp_path: Path) -> None:
     # looped segment.
     assert embeddings[0].eval.shape == (variants, N_SEGMENTS, 200)
     assert embeddings[0].crops.shape == (variants, 0, 200)
-    served = musicnn.embed(musicnn.load_musicnn(), load_segments(tracks[0].clip).audio)["penultimate"]
+    served = musicnn.load_musicnn()(musicnn_features(load_segments(tracks[0].clip).audio))["penultimate"]
     np.testing.assert_allclose(embeddings[0].eval[0].astype(np.float32), served, atol=0.02, rtol=2e-3)
     _, tags = dataset.load_features(tracks, tmp_path / "cache", workers=1, log=lambda _: None, kind="musicnn",
                                     output="tags")

@@ -1,4 +1,5 @@
-"""engines.py: engines.json round-trips, defaults to the CNN without it, and refuses models of other features."""
+"""engine/settings.py: engines.json round-trips with its schema, resolves the engine to run, and refuses a missing
+file, another schema and models of other features."""
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from codeFeature.config import ENGINES_JSON, MODEL_DIR
-from codeFeature.confidence import Thresholds
-from codeFeature.engines import EngineSettings, feature_settings
+from codeFeature.engine.confidence import Thresholds
+from codeFeature.engine.settings import EngineSettings, feature_settings
 from codeFeature.errors import ModelFilesError
 
 
@@ -19,20 +20,28 @@ def test_round_trip_and_thresholds(tmp_path: Path) -> None:
     assert read.thresholds("musicnn") == Thresholds(0.3, 0.4) and read.thresholds("cnn") == Thresholds()
 
 
-def test_missing_file_means_the_cnn_alone(tmp_path: Path) -> None:
-    assert EngineSettings.read(tmp_path) == EngineSettings()
+def test_the_engine_to_run_is_the_one_asked_for_else_the_default(tmp_path: Path) -> None:
+    settings = EngineSettings("musicnn")
+    assert settings.engine() == "musicnn" and settings.engine("cnn") == "cnn"
+    with pytest.raises(ValueError, match="one of cnn, musicnn, ensemble"):
+        settings.engine("svm")
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelFilesError, match=f"No usable model folder at {tmp_path}: engines.json is missing"):
+        EngineSettings.read(tmp_path)
 
 
 @pytest.mark.parametrize("change,message", [
     ({"features": {**feature_settings(), "sample_rate": 44100}}, "other features"),
     ({"head_inputs": ["tags", "penultimate"]}, "other features"),
     ({"default_engine": "svm"}, "unknown default engine"),
-    ({"surprise": 1}, "not a settings file"),
-    ({"min_margin": {"cnn": 0.3}}, "not a settings file"),  # written by an older training command
+    ({"surprise": 1}, "not written by this version"),
+    ({"schema": 1}, "schema 1, this code reads 2"),  # written by an older training command
     ({"not_sure": {"cnn": {"margin": 0.3}}}, "cannot read"),
 ])
 def test_models_for_other_settings_are_refused(tmp_path: Path, change: dict, message: str) -> None:
-    EngineSettings().write(tmp_path)
+    EngineSettings("cnn").write(tmp_path)
     data = json.loads((tmp_path / ENGINES_JSON).read_text())
     (tmp_path / ENGINES_JSON).write_text(json.dumps({**data, **change}))
     with pytest.raises(ModelFilesError, match=message):

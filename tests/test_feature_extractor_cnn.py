@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import synth_song
 
 from codeFeature.config import INPUT_SHAPE, N_MELS, SAMPLE_RATE, SEGMENT_SAMPLES
 from codeFeature.feature_extractor_cnn import mfcc_features
-from conftest import synth_song
 
 
 def test_ten_segments_give_ten_130_by_13_matrices() -> None:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import synth_song
+from musicnn_reference import reference_log_mel, reference_signal
 
 from codeFeature.config import MUSICNN_INPUT_SHAPE, SEGMENT_SAMPLES
 from codeFeature.feature_extractor_musicnn import musicnn_features
-from conftest import synth_song
-from musicnn_reference import reference_log_mel, reference_signal
 
 
 def test_one_patch_per_segment() -> None:

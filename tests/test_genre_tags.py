@@ -7,12 +7,18 @@ from pathlib import Path
 import mutagen
 import numpy as np
 import pytest
+from conftest import synth_song, write_audio
 from mutagen.id3 import ID3, TCON
 from mutagen.mp3 import MP3
 
-from codeFeature import audio, genre_tags
-from codeFeature.genre_tags import TagWriteError, as_values, read_genres, write_genres
-from conftest import synth_song, write_audio
+from codeFeature.audio import audio_io
+from codeFeature.tagging import file_tags
+from codeFeature.tagging.file_tags import (
+    TagWriteError,
+    as_values,
+    read_genres,
+    write_genres,
+)
 
 FORMATS = {".mp3": (), ".flac": (), ".ogg": ("-c:a", "libvorbis"), ".opus": (), ".m4a": ()}
 MULTI_VALUE = {".mp3": True, ".flac": True, ".ogg": True, ".opus": True, ".m4a": False}
@@ -31,7 +37,7 @@ def id3v23_mp3(path: Path, genres: list[str]) -> Path:
 @pytest.mark.parametrize("suffix", sorted(FORMATS))
 def test_genres_are_written_exactly_and_the_audio_is_untouched(tmp_path: Path, suffix: str) -> None:
     path = write_audio(tmp_path / f"song{suffix}", synth_song(5.0), codec_args=FORMATS[suffix])
-    before = audio.load(path)
+    before = audio_io.load(path)
     assert read_genres(path) == ()
     write_genres(path, ["Hip-Hop"])
     assert read_genres(path) == ("Hip-Hop",)
@@ -41,7 +47,7 @@ def test_genres_are_written_exactly_and_the_audio_is_untouched(tmp_path: Path, s
     assert read_genres(path) == values
     write_genres(path, [])  # no genre at all again
     assert read_genres(path) == ()
-    assert np.array_equal(audio.load(path), before)
+    assert np.array_equal(audio_io.load(path), before)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no copy left beside it
 
 
@@ -83,7 +89,7 @@ def test_a_failed_write_leaves_the_original_intact(tmp_path: Path, monkeypatch: 
     if failure == "save":
         monkeypatch.setattr(ID3, "save", fail)
     else:
-        monkeypatch.setattr(genre_tags.os, "replace", fail)
+        monkeypatch.setattr(file_tags.os, "replace", fail)
     with pytest.raises(TagWriteError, match="could not be written"):
         write_genres(path, ["Metal"])
     assert path.read_bytes() == original and list(tmp_path.iterdir()) == [path]

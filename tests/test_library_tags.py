@@ -9,15 +9,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from codeFeature import audio, genre_tags
-from codeFeature.config import GENRES
-from codeFeature.genre_tags import read_genres, write_genres
-from codeFeature.hashing import sha1_of
-from codeFeature.library_tags import (FAILED, FILL, KEEP, REPLACE, RESTORED, RETAGGED, SAME, UNDO, UNSURE,
-                                      TagOptions, genre_of, last_changes, tag_library, undo, wanted_genres)
-from codeFeature.results_store import PartWriter, ResultRow, read_rows
 from conftest import synth_song, write_audio
+
+from codeFeature.audio import audio_io
+from codeFeature.config import GENRES
+from codeFeature.hashing import sha1_of
+from codeFeature.tagging import file_tags
+from codeFeature.tagging.file_tags import read_genres, write_genres
+from codeFeature.tagging.library_tags import (
+    FAILED,
+    FILL,
+    KEEP,
+    REPLACE,
+    RESTORED,
+    RETAGGED,
+    SAME,
+    UNDO,
+    UNSURE,
+    TagOptions,
+    genre_of,
+    last_changes,
+    tag_library,
+    undo,
+    wanted_genres,
+)
+from codeFeature.tagging.results import PartWriter, ResultRow, read_rows
 
 FORMATS = {".mp3": (), ".flac": (), ".ogg": ("-c:a", "libvorbis"), ".opus": (), ".m4a": ()}
 
@@ -110,7 +126,7 @@ def test_several_genres_read_back_as_written_and_undo_restores_everything(tmp_pa
     out = tmp_path / "results.parquet"
     song = write_audio(tmp_path / f"song{suffix}", synth_song(4.0), codec_args=FORMATS[suffix])
     write_genres(song, ["Post-Punk", "Indie"] if suffix != ".m4a" else ["Post-Punk"])
-    previous, pcm = read_genres(song), audio.load(song)
+    previous, pcm = read_genres(song), audio_io.load(song)
     classified(out, song, "rock")
     options = TagOptions(overwrite_any=True, genres=2, separator=" | ")
     report = tag_library(out, [song], options, write=True)
@@ -123,7 +139,7 @@ def test_several_genres_read_back_as_written_and_undo_restores_everything(tmp_pa
     assert change.tagged_at and change.genre == "rock"
     restored = undo(out)
     assert [p.action for p in restored.planned] == [RESTORED]
-    assert read_genres(song) == previous and np.array_equal(audio.load(song), pcm)
+    assert read_genres(song) == previous and np.array_equal(audio_io.load(song), pcm)
     assert last_changes(out)[str(song)].tag_action == UNDO
     assert undo(out).planned == []  # nothing left to undo
 
@@ -169,9 +185,9 @@ def test_ctrl_c_leaves_every_file_old_or_new_and_recorded(tmp_path: Path, monkey
             if len(calls) == 2:
                 os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(genre_tags.os, "replace", replace_then_interrupt)
+    monkeypatch.setattr(file_tags.os, "replace", replace_then_interrupt)
     report = undo(out) if stage == "undo" else tag_library(out, songs, TagOptions(), write=True)
-    monkeypatch.setattr(genre_tags.os, "replace", real_replace)
+    monkeypatch.setattr(file_tags.os, "replace", real_replace)
     assert report.interrupted and len(report.planned) == 2 and len(calls) == 2
     want = ("Jazz",) if stage == "tagging" else ()
     changed = {str(song) for song in songs if read_genres(song) == want}

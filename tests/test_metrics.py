@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from codeFeature.config import GENRES
-from codeFeature.metrics import TrackPrediction, evaluate_tracks, plot_confusion, summarise
+from codeFeature.training.metrics import (
+    TrackPrediction,
+    evaluate_tracks,
+    plot_confusion,
+    summarise,
+)
 
 
 def test_summarise_by_hand() -> None:

@@ -1,4 +1,4 @@
-"""model_card.py: metrics.json read into typed figures per engine, and file digests."""
+"""engine/card.py: metrics.json read into typed figures per engine (one reader, with a schema), and file digests."""
 from __future__ import annotations
 
 import hashlib
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from codeFeature import model_card
 from codeFeature.config import ENGINES, METRICS_JSON, MODEL_DIR
+from codeFeature.engine import card as model_card
 from codeFeature.errors import ModelFilesError
 
 
@@ -24,14 +24,14 @@ def test_cards_of_the_shipped_models() -> None:
         assert list(card.files) == metrics["engines"][engine]["files"]
         assert list(card.measured) == [k for k in model_card.EVALUATIONS if k in evaluation]
         real, cv = card.measured["realsongs"], card.measured["cv"]
-        assert (real.tracks, real.accuracy) == (evaluation["realsongs"]["track"]["n"],
-                                                evaluation["realsongs"]["track"]["accuracy"])
+        assert (real.tracks, real.accuracy) == (evaluation["realsongs"]["original"]["track"]["n"],
+                                                evaluation["realsongs"]["original"]["track"]["accuracy"])
         assert cv.accuracy == evaluation["cv"]["original"]["track"]["accuracy"]
         assert cv.confident_share == evaluation["cv"]["confidence"]["coverage"]
         assert cv.full_clips_accuracy == evaluation["cv"]["original_full_clips_only"]["accuracy"]
         assert cv.loud_lossy_accuracy == evaluation["cv"]["modern_lossy"]["track"]["accuracy"]
         assert cv.folds == len(evaluation["cv"]["runs"]) and real.full_clips_accuracy is None
-        per_class = evaluation["realsongs"]["track"]["per_class"]
+        per_class = evaluation["realsongs"]["original"]["track"]["per_class"]
         assert real.recall == {g: c["recall"] if c["support"] else None for g, c in per_class.items()}
         assert card.to_dict()["measured"]["cv"]["macro_recall"] == cv.macro_recall
         assert (real.no_doubt_accuracy, real.no_doubt_tracks) == (evaluation["realsongs"]["no_doubt"]["accuracy"],
@@ -47,7 +47,7 @@ def test_digest_is_sha256_of_the_bytes(tmp_path: Path) -> None:
     assert model_card.file_digest(path) == "sha256:" + hashlib.sha256(b"x" * 3_000_000).hexdigest()
 
 
-@pytest.mark.parametrize("damage", ["missing", "not json", "no engines", "missing model file"])
+@pytest.mark.parametrize("damage", ["missing", "not json", "no engines", "older schema", "missing model file"])
 def test_unreadable_metrics_is_a_model_files_error(tmp_path: Path, damage: str) -> None:
     folder = tmp_path / "models"
     shutil.copytree(MODEL_DIR, folder)
@@ -57,9 +57,11 @@ def test_unreadable_metrics_is_a_model_files_error(tmp_path: Path, damage: str) 
     elif damage == "not json":
         metrics.write_text("{")
     elif damage == "no engines":
-        metrics.write_text("{}")
+        metrics.write_text('{"schema": %d}' % model_card.SCHEMA)
+    elif damage == "older schema":
+        metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "schema": model_card.SCHEMA - 1}))
     else:
         (folder / "model_cnn.weights.h5").unlink()
     with pytest.raises(ModelFilesError, match="model_cnn.weights.h5" if damage == "missing model file" else
-                       "metrics.json is missing or was not written"):
+                       "metrics.json is missing or was not written by this version"):
         model_card.read_card(folder)

@@ -7,13 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from musicnn_reference import RECORD, reference_signal
 
-from codeFeature import musicnn
-from codeFeature.config import MODEL_DIR, MSD_TAGS, MUSICNN_INPUT_SHAPE, MUSICNN_JSON, MUSICNN_LICENSE, SEGMENT_SAMPLES
+from codeFeature.config import (
+    MODEL_DIR,
+    MSD_TAGS,
+    MUSICNN_INPUT_SHAPE,
+    MUSICNN_JSON,
+    MUSICNN_LICENSE,
+    SEGMENT_SAMPLES,
+)
 from codeFeature.errors import ModelFilesError
 from codeFeature.feature_extractor_musicnn import musicnn_features
-from codeFeature.musicnn_convert import CHECKPOINT_NAMES
-from musicnn_reference import RECORD, reference_signal
+from codeFeature.models import musicnn
+from codeFeature.training.musicnn_convert import CHECKPOINT_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +30,7 @@ def model():
 
 def test_outputs_match_the_recorded_reference(model) -> None:
     recorded = json.loads(RECORD.read_text())
-    outputs = musicnn.embed(model, reference_signal()[None])
+    outputs = model(musicnn_features(reference_signal()[None]))
     assert set(outputs) == set(musicnn.OUTPUTS)
     np.testing.assert_allclose(outputs["tags"][0], recorded["tags"], atol=2e-5)
     np.testing.assert_allclose(outputs["penultimate"][0], recorded["penultimate"], atol=2e-4)
@@ -33,18 +40,17 @@ def test_outputs_match_the_recorded_reference(model) -> None:
 
 def test_distorted_guitar_and_drums_are_not_tagged_as_the_quiet_tags(model) -> None:
     # The synthetic power chord: the port must rank loud/electric tags above acoustic/mellow ones.
-    tags = dict(zip(MSD_TAGS, musicnn.embed(model, reference_signal()[None])["tags"][0]))
+    tags = dict(zip(MSD_TAGS, model(musicnn_features(reference_signal()[None]))["tags"][0]))
     assert tags["electronic"] > tags["acoustic"] and tags["electronic"] > tags["Mellow"]
 
 
-def test_embed_batches_and_shapes(model) -> None:
+def test_outputs_are_named_shaped_and_row_by_row(model) -> None:
     rng = np.random.default_rng(0)
-    segments = (0.1 * rng.normal(size=(40, SEGMENT_SAMPLES))).astype(np.float32)
-    outputs = musicnn.embed(model, segments, batch=16)
-    assert outputs["tags"].shape == (40, 50) and outputs["penultimate"].shape == (40, 200)
-    assert outputs["pooled"].shape == (40, 1506) and ((outputs["tags"] >= 0) & (outputs["tags"] <= 1)).all()
-    np.testing.assert_allclose(outputs["penultimate"][16:32], musicnn.embed(model, segments[16:32])["penultimate"],
-                               atol=1e-4)
+    patches = musicnn_features((0.1 * rng.normal(size=(20, SEGMENT_SAMPLES))).astype(np.float32))
+    outputs = model(patches)
+    assert outputs["tags"].shape == (20, 50) and outputs["penultimate"].shape == (20, 200)
+    assert outputs["pooled"].shape == (20, 1506) and ((outputs["tags"] >= 0) & (outputs["tags"] <= 1)).all()
+    np.testing.assert_allclose(outputs["penultimate"][8:12], model(patches[8:12])["penultimate"], atol=1e-6)
 
 
 def test_every_weighted_layer_comes_from_the_checkpoint() -> None:

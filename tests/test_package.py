@@ -1,5 +1,5 @@
-"""pyproject.toml: the project builds as a package holding the code and the shipped models, which an installed copy
-finds on its own, and its console scripts name real commands."""
+"""pyproject.toml: the project builds as one package holding the code and, as its package data, the shipped models,
+which an installed copy finds on its own; its console scripts name real commands."""
 from __future__ import annotations
 
 import shutil
@@ -33,22 +33,22 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_holds_the_code_and_the_models(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    code = {f"codeFeature/{p.name}" for p in (PROJECT / "codeFeature").glob("*.py")}
-    models = {f"class_xls/{p.name}" for p in MODEL_DIR.iterdir() if p.is_file()}
+    code = {f"codeFeature/{p.relative_to(PROJECT / 'codeFeature')}" for p in (PROJECT / "codeFeature").rglob("*.py")}
+    models = {f"codeFeature/class_xls/{p.name}" for p in MODEL_DIR.iterdir() if p.is_file()}
     assert code <= names and models <= names
-    assert not any(name.startswith(("tests/", "genres_original/", "benchmarks/")) for name in names)
+    assert not any(name.startswith(("class_xls/", "tests/", "genres_original/", "benchmarks/")) for name in names)
 
 
 def test_an_installed_copy_finds_its_models(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", str(wheel), "--no-deps", "--target", str(target), "-q"],
                    check=True, capture_output=True, timeout=300)
-    probe = ("from codeFeature.config import MODEL_DIR; from codeFeature.engines import EngineSettings; "
+    probe = ("from codeFeature.config import MODEL_DIR; from codeFeature.engine.settings import EngineSettings; "
              "print(MODEL_DIR); print(EngineSettings.read(MODEL_DIR).default_engine)")
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)},
                             capture_output=True, text=True, timeout=120)
     model_dir, engine = result.stdout.split()
-    assert Path(model_dir) == target / "class_xls" and engine in ("cnn", "musicnn", "ensemble"), result.stderr
+    assert Path(model_dir) == target / "codeFeature" / "class_xls" and engine in ("cnn", "musicnn", "ensemble"), result.stderr
 
 
 def test_console_scripts_name_real_commands() -> None:

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import wave
 from pathlib import Path
 
 import pytest
-
-from codeFeature.config import GENRES
 from conftest import BAD, synth_song, write_audio, write_bad_inputs
+
+from codeFeature.config import GENRES, MODEL_DIR
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -125,9 +126,29 @@ def test_folder_input_and_bad_file_in_human_mode(tmp_path: Path) -> None:
     assert lines[-1] == f"{tmp_path / 'b.mp3'}: error: The file is empty."
 
 
-def test_missing_model_exits_2_with_a_message(tmp_path: Path, inputs: dict[str, Path]) -> None:
-    result = run_cli("--model-dir", str(tmp_path), str(inputs["mp3"]))
-    assert result.returncode == 2 and "Model file missing" in result.stderr and "Traceback" not in result.stderr
+def test_missing_model_file_exits_2_with_a_message(tmp_path: Path, inputs: dict[str, Path]) -> None:
+    folder = tmp_path / "models"
+    shutil.copytree(MODEL_DIR, folder)
+    (folder / "musicnn_msd.weights.h5").unlink()
+    result = run_cli("--model-dir", str(folder), str(inputs["mp3"]))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "A model file named in" in result.stderr and "musicnn_msd.weights.h5" in result.stderr
+
+
+def test_every_command_stops_at_start_on_an_unreadable_model_folder_with_one_message(
+        tmp_path: Path, inputs: dict[str, Path]) -> None:
+    """The CLI, the API, the batch job and the report open the folder first (ModelFolder.open): the same line."""
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    want = f"error: No usable model folder at {empty}: engines.json is missing or was not written by this version"
+    commands = {"predict": [str(inputs["mp3"])], "serve": ["--port", "0"],
+                "batch": [str(inputs["mp3"]), "--out", str(tmp_path / "out.parquet")], "report": []}
+    for command, args in commands.items():
+        result = subprocess.run([sys.executable, "-m", f"codeFeature.{command}", *args, "--model-dir", str(empty)],
+                                capture_output=True, text=True, cwd=PROJECT, timeout=120)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and lines and lines[-1].startswith(want), (command, result.stderr)
+        assert "Traceback" not in result.stderr and not (tmp_path / "out.parquet").exists(), command
 
 
 def test_empty_folder(tmp_path: Path) -> None:

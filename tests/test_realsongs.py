@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from codeFeature import realsongs
 from codeFeature.errors import DatasetError
+from codeFeature.training import realsongs
 
 
 def _folder(root: Path, rows: list[str]) -> Path:

@@ -1,17 +1,18 @@
-"""report.py: the README's accuracy tables are exactly what the report command prints from class_xls/metrics.json."""
+"""apps/report.py: the README's accuracy tables are exactly what the report command prints from the model card
+(class_xls/metrics.json)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from codeFeature.config import GENRES, METRICS_JSON, MODEL_DIR
-from codeFeature.report import main, render
+from codeFeature.apps.report import main, render
+from codeFeature.config import GENRES, MODEL_DIR
+from codeFeature.engine.card import read_card
 
 PROJECT = Path(__file__).resolve().parent.parent
 
 
 def test_readme_numbers_come_from_the_shipped_metrics() -> None:
-    table = render(json.loads((MODEL_DIR / METRICS_JSON).read_text()))
+    table = render(read_card(MODEL_DIR))
     assert table in (PROJECT / "README.md").read_text()
 
 
@@ -28,5 +29,5 @@ def test_table_has_every_genre_and_both_evaluations(capsys) -> None:
 
 
 def test_missing_metrics(tmp_path: Path, capsys) -> None:
-    assert main(["--metrics", str(tmp_path / "none.json")]) == 2
-    assert "no metrics file" in capsys.readouterr().err
+    assert main(["--model-dir", str(tmp_path)]) == 2
+    assert "engines.json is missing" in capsys.readouterr().err

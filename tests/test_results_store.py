@@ -7,7 +7,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from codeFeature.config import GENRES
-from codeFeature.results_store import SCHEMA, PartWriter, ResultRow, done_hashes, read_results
+from codeFeature.tagging.results import (
+    SCHEMA,
+    PartWriter,
+    ResultRow,
+    done_hashes,
+    read_results,
+)
 
 
 def _row(i: int, error: str | None = None) -> ResultRow:

@@ -19,13 +19,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import (
+    BAD,
+    free_port,
+    synth_song,
+    write_audio,
+    write_bad_inputs,
+    write_playlists,
+    write_ts,
+)
 
-from codeFeature.classifiers import Classifiers
+from codeFeature.apps.api import ServerSettings, create_app
 from codeFeature.config import ENGINES, GENRES, METRICS_JSON, MODEL_DIR
-from codeFeature.engines import EngineSettings
-from codeFeature.serve import ServerSettings, create_app
-from conftest import (BAD, free_port, synth_song, write_audio, write_bad_inputs, write_playlists,
-                      write_ts)
+from codeFeature.engine.model_folder import ModelFolder
+from codeFeature.engine.registry import Classifiers
+from codeFeature.engine.settings import EngineSettings
 
 PROJECT = Path(__file__).resolve().parent.parent
 MAX_UPLOAD_MB = 1
@@ -228,12 +236,12 @@ def test_engines_say_what_answered(server: Server) -> None:
         for name, digest in card["files"].items():
             assert digest == "sha256:" + hashlib.sha256((MODEL_DIR / name).read_bytes()).hexdigest()
         real = metrics["engines"][engine]["evaluation"]["realsongs"]
-        assert card["measured"]["realsongs"]["accuracy"] == real["track"]["accuracy"]
+        assert card["measured"]["realsongs"]["accuracy"] == real["original"]["track"]["accuracy"]
         assert card["measured"]["realsongs"]["confident_share"] == real["confidence"]["coverage"]
         assert card["measured"]["realsongs"]["no_doubt_accuracy"] == real["no_doubt"]["accuracy"]
         outside = metrics["engines"][engine]["evaluation"]["outside"]
         assert card["outside"]["not_sure"] == outside["not_sure"] and card["outside"]["tracks"] == 60
-        assert card["in_words"].startswith(f"Right on {real['track']['accuracy']:.0%} of 358 real songs")
+        assert card["in_words"].startswith(f"Right on {real['original']['track']['accuracy']:.0%} of 358 real songs")
     assert httpx.get(f"{server.url}/docs").status_code == 200
     assert "/v1/classify" in httpx.get(f"{server.url}/openapi.json").json()["paths"]
 
@@ -253,7 +261,7 @@ class _Broken(Classifiers):
 
 
 def test_an_unexpected_error_is_a_plain_500(song: Path) -> None:
-    app = create_app(ServerSettings(), _Broken(MODEL_DIR, "cnn"))
+    app = create_app(ServerSettings(), _Broken(ModelFolder.open(MODEL_DIR), "cnn"))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
 
     async def post() -> httpx.Response:

@@ -1,13 +1,13 @@
-"""song.py: the one song-level aggregation (serving and evaluation both call it), the ensemble mix, ranking."""
+"""models/song.py: the one song-level aggregation (serving and evaluation both call it), the ensemble mix, ranking."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from codeFeature.dataset import TrackFeatures
-from codeFeature.genre_head import song_rows
-from codeFeature.metrics import held_out_probabilities
-from codeFeature.song import audible_mean, mix, top_k
+from codeFeature.models.genre_head import song_rows
+from codeFeature.models.song import audible_mean, mix, top_k
+from codeFeature.training.dataset import TrackFeatures
+from codeFeature.training.metrics import held_out_predictions
 
 
 def test_audible_mean_leaves_silent_segments_out() -> None:
@@ -23,11 +23,10 @@ def test_evaluation_and_the_head_use_the_same_aggregation() -> None:
     silent = np.array([[True, False, False]] * 3)
     features = [TrackFeatures(np.stack([segments] * 3), np.zeros((3, 1, 10), np.float32), silent)]
 
-    class Identity:  # a "model" whose output is its input
-        def __call__(self, x, training=False):
-            return x
+    def identity(x: np.ndarray) -> np.ndarray:  # a "model" whose output is its input
+        return x
 
-    prediction = held_out_probabilities(Identity(), features, np.array([0]))["original"][0]
+    prediction = held_out_predictions(identity, features, np.array([0]))["original"][0]
     assert prediction.song.tolist() == audible_mean(segments, silent[0]).tolist()
     assert prediction.song[1] == 1.0 and prediction.segments.shape == (3, 10)
     rows = song_rows(segments, silent[0])

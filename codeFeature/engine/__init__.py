@@ -1,0 +1,1 @@
+"""Engines: load a model folder, judge songs (one inference path), say when not sure; the model card."""

@@ -1,0 +1,1 @@
+"""Training and evaluation (the only layer that uses TensorFlow): data, folds, fitting, metrics."""
