@@ -33,7 +33,8 @@ HOP_LENGTH = 512
 N_FRAMES = 1 + SEGMENT_SAMPLES // HOP_LENGTH  # 130
 INPUT_SHAPE = (N_FRAMES, N_MFCC, 1)
 
-# musicnn (Pons & Serra 2019, the MSD-trained model, ported to Keras by `python -m codeFeature.training.musicnn_convert`):
+# musicnn (Pons & Serra 2019, the MSD-trained model, ported to Keras by
+# `python -m codeFeature.training.musicnn_convert`):
 # each 3-s segment is resampled to 16 kHz and becomes one log-mel patch of 187 frames x 96 bands.
 MUSICNN_SAMPLE_RATE = 16000
 MUSICNN_N_FFT = 512

@@ -140,7 +140,9 @@ def test_write_tags_fills_untagged_files_keeps_hand_tags_and_undo_puts_all_back(
     assert "undo: 0 files restored" in run_batch("--undo", "--out", str(out), tmpdir=tmp_path).stdout
 
 
-def test_interrupted_run_keeps_its_rows_and_a_rerun_adds_the_rest(library: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_keeps_its_rows_and_a_rerun_adds_the_rest(library: Path, tmp_path: Path,
+                                                                   signum: signal.Signals) -> None:
     songs = 72
     many = tmp_path / "many"
     many.mkdir()
@@ -153,7 +155,7 @@ def test_interrupted_run_keeps_its_rows_and_a_rerun_adds_the_rest(library: Path,
     deadline = time.monotonic() + 300
     while not list(out.glob("part-*.parquet")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     started = time.monotonic()
     stdout, stderr = process.communicate(timeout=60)
     assert time.monotonic() - started < 10 and process.returncode == 130, stderr

@@ -48,7 +48,8 @@ def test_an_installed_copy_finds_its_models(wheel: Path, tmp_path: Path) -> None
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)},
                             capture_output=True, text=True, timeout=120)
     model_dir, engine = result.stdout.split()
-    assert Path(model_dir) == target / "codeFeature" / "class_xls" and engine in ("cnn", "musicnn", "ensemble"), result.stderr
+    assert Path(model_dir) == target / "codeFeature" / "class_xls", result.stderr
+    assert engine in ("cnn", "musicnn", "ensemble"), result.stderr
 
 
 def test_console_scripts_name_real_commands() -> None:

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    logging.getLogger("ray.data").setLevel(logging.ERROR)  # this command prints its own progress and summary
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # Ray Data draws its progress bars; this prints the summary
     stop_on_signals()
     temp = None if args.address else tempfile.mkdtemp(prefix="genre-ray-", dir=_short_temp_root())
     summary = Summary(interrupted=True)
@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             where = f"the Ray cluster at {args.address}" if args.address else "Ray on this machine"
             print(f"error: could not start or reach {where}: {exc}", file=sys.stderr)
             return 2
+        stop_on_signals()  # again: ray.init makes SIGTERM exit the driver at once, without its summary
         workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         settings = JobSettings(engine, str(args.model_dir.resolve()) if args.model_dir else None, workers, digest)
         summary = run(paths, args.out, settings)

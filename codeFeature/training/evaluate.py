@@ -122,7 +122,8 @@ def choose_default(evaluations: dict[str, dict]) -> str:
 
     def key(engine: str) -> tuple[float, float, int]:
         real = evaluations[engine].get("realsongs")
-        return (real["original"]["track"]["accuracy"] if real else 0.0, robust_score(evaluations[engine]), -ENGINES.index(engine))
+        accuracy = real["original"]["track"]["accuracy"] if real else 0.0
+        return accuracy, robust_score(evaluations[engine]), -ENGINES.index(engine)
     return max([e for e in evaluations if split_ok(e)] or list(evaluations), key=key)
 
 

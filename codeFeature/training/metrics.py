@@ -52,7 +52,8 @@ def mixed_runs(musicnn: Sequence[Run], cnn: Sequence[Run], weight: float) -> lis
     return runs
 
 
-def held_out_predictions(model: InferenceModel, features: Sequence, idx: np.ndarray) -> dict[str, list[TrackPrediction]]:
+def held_out_predictions(model: InferenceModel, features: Sequence,
+                         idx: np.ndarray) -> dict[str, list[TrackPrediction]]:
     """Per variant (VARIANTS), the TrackPrediction of each track in `idx` by a per-segment model (the CNN, compiled
     as served), judged on its `eval` segments by `song.judge_segments`, as serving does. `features[i]` is a
     dataset.TrackFeatures ((variants, segments, ...) model inputs and silence flags)."""

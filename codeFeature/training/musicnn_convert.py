@@ -105,7 +105,8 @@ def convert(wheel: Path | None, out_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codeFeature.training.musicnn_convert", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m codeFeature.training.musicnn_convert",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--wheel", type=Path, help="a downloaded musicnn-0.1.0 wheel (default: pip download it)")
     parser.add_argument("--out", type=Path, default=MODEL_DIR, help="where the Keras files go (class_xls/)")
     args = parser.parse_args(argv)
