@@ -77,7 +77,7 @@ class GenreClassifier:
         at a time."""
         cnn = head = None
         tags = outside = None
-        with self._models_lock:  # a compiled model holds one request's buffers at a time
+        with self._models_lock:  # one song at a time through the models: bounded memory; the cores decode the next
             if self.cnn is not None:
                 cnn = judge_segments(self.cnn, inputs["mfcc"], silent)
             if self.musicnn is not None:

@@ -4,8 +4,8 @@ row at a time.
 Keras reads the model files (architecture JSON + .weights.h5); OpenVINO runs them, whatever backend Keras runs on:
 - on a fresh process, `keras_module()` imports Keras with its OpenVINO backend, so serving never loads TensorFlow;
 - where Keras already runs on TensorFlow (training, or a caller who imported TensorFlow first), the model is
-  converted from its TensorFlow graph. Both give the same OpenVINO model; tests/test_runtime.py checks that they agree
-  within config.SERVING_TOLERANCE.
+  converted from its TensorFlow graph. Both give the same OpenVINO model: tests/test_classifier.py checks that every
+  engine's outputs agree within config.SERVING_TOLERANCE, tests/test_model.py the CNN's against TensorFlow's own.
 """
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def keras_module() -> ModuleType:
 class InferenceModel:
     """A Keras model compiled for inference on OpenVINO's CPU plugin in float32, for one input row at a time (one
     input shape whatever the song's length; one row's activations are a tenth of ten rows'). Call it with (n, ...)
-    rows: (n, outputs) float64, or {output name: (n, dims)} for a model with named outputs. Not thread-safe: hold a
-    lock around calls that may overlap."""
+    rows: (n, outputs) float64, or {output name: (n, dims)} for a model with named outputs. Calls may overlap (each
+    makes its own infer request)."""
 
     def __init__(self, model) -> None:
         import openvino
