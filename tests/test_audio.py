@@ -1,4 +1,5 @@
-"""audio.py: every format and odd PCM layout decodes to mono float at 22050 Hz; bad input gives AudioDecodeError."""
+"""audio/audio_io.py: every format and odd PCM layout decodes to mono float at 22050 Hz; bad input gives
+AudioDecodeError."""
 from __future__ import annotations
 
 import io

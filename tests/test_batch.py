@@ -1,4 +1,4 @@
-"""batch.py: a library folder classified on Ray Data (Ray started for the job, and a real `ray start --head`
+"""apps/batch.py: a library folder classified on Ray Data (Ray started for the job, and a real `ray start --head`
 cluster), one row per file equal to the classifier's, errors as rows, resuming after Ctrl-C, tag writing."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""classifier.py: the Prediction contract on real model output of every engine; silence; uploads; batches."""
+"""engine/classifier.py: the Prediction contract on real model output of every engine; silence; uploads; batches."""
 from __future__ import annotations
 
 import io

@@ -1,4 +1,4 @@
-"""confidence.py: the "not sure" rule (close call, none of the ten genres), its messages, and choosing it."""
+"""engine/confidence.py: the "not sure" rule (close call, none of the ten genres), its messages, and choosing it."""
 from __future__ import annotations
 
 import numpy as np

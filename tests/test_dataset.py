@@ -1,4 +1,4 @@
-"""dataset.py: reading both folder layouts, track ids shared by clip and excerpt, splits, cached features."""
+"""training/dataset.py: reading both folder layouts, track ids shared by clip and excerpt, splits, cached features."""
 from __future__ import annotations
 
 from pathlib import Path

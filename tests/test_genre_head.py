@@ -1,6 +1,6 @@
-"""genre_head.py / fit_head.py: inputs (the tag-to-genre map, tag logits, embedding), weighted song examples, a
-head that learns the ten genres and "none of them", design selection that never sees the held-out tracks, save and
-load."""
+"""models/genre_head.py / training/fit_head.py: inputs (the tag-to-genre map, tag logits, embedding), weighted song
+examples, a head that learns the ten genres and "none of them", design selection that never sees the held-out tracks,
+save and load."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,6 +1,6 @@
-"""library_tags.py: tagging a library never loses what its owner wrote. Real files of every taggable format, results
-rows as a batch job writes them: fill by default, replace only when told, skip what is not sure, several genres,
-undo to the exact previous tag, and Ctrl-C leaves every file old or new and recorded."""
+"""tagging/library_tags.py: tagging a library never loses what its owner wrote. Real files of every taggable format,
+results rows as a batch job writes them: fill by default, replace only when told, skip what is not sure, several
+genres, undo to the exact previous tag, and Ctrl-C leaves every file old or new and recorded."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""metrics.py: figures on a hand-checked example, track vs segment level."""
+"""training/metrics.py: figures on a hand-checked example, track vs segment level."""
 from __future__ import annotations
 
 from pathlib import Path

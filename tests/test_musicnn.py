@@ -1,5 +1,6 @@
-"""musicnn.py / musicnn_convert.py: the shipped Keras port reproduces an independent float64 computation from the
-original checkpoint (tests/musicnn_reference.py), every layer with weights is mapped, and loading fails clearly."""
+"""models/musicnn.py / training/musicnn_convert.py: the shipped Keras port reproduces an independent float64
+computation from the original checkpoint (tests/musicnn_reference.py), every layer with weights is mapped, and loading
+fails clearly."""
 from __future__ import annotations
 
 import json

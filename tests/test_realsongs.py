@@ -1,4 +1,5 @@
-"""realsongs.py: a labels.csv folder becomes tracks with their artists; every malformed folder is a clear error."""
+"""training/realsongs.py: a labels.csv folder becomes tracks with their artists; every malformed folder is a clear
+error."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -9,8 +9,8 @@ Without --address, Ray starts on this machine for the job and stops after it (no
 (`auto`, `HOST:6379` or `ray://HOST:10001`) the job runs on that Ray cluster; from a checkout, the project is shipped
 to its workers with Ray's runtime environment (an installed package must be installed on the workers too).
 
-The job (batch_job): the files are hashed and featurised in parallel tasks and judged by a pool of actors that each
-load the models once; rows are written to --out in parts as they arrive (results_store). A file that cannot be
+The job (tagging/job.py): the files are hashed and featurised in parallel tasks and judged by a pool of actors that each
+load the models once; rows are written to --out in parts as they arrive (tagging/results.py). A file that cannot be
 classified is a row with the CLI's one-line message in `error`. A rerun with the same --out skips files whose content
 hash is already there. Ctrl-C or SIGTERM stops the job; rows already received are written, the songs in flight are
 lost.

@@ -4,7 +4,7 @@ JSON + .weights.h5.
 Input: one vector per 3-s segment, `head_inputs`: the parts named in config.HEAD_INPUTS side by side (the
 tag-to-genre map, the 50 MSD tag likelihoods as logits, then the 200-number embedding). Model: standardisation (its
 statistics travel in the JSON) -> Dense softmax over HEAD_CLASSES (the ten genres, then "outside"): a multinomial
-logistic regression, fitted by `train_head`. Because it is linear, the song's row is the mean of its audible
+logistic regression, fitted by `training/fit_head`. Because it is linear, the song's row is the mean of its audible
 segments' vectors (`song_rows`), so the song's probabilities are the softmax of the mean of its segments' logits,
 and each segment's own row gives the timeline. `split_outside` turns the head's output into what a song gets.
 """

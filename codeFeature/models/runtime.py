@@ -5,7 +5,7 @@ Keras reads the model files (architecture JSON + .weights.h5); OpenVINO runs the
 - on a fresh process, `keras_module()` imports Keras with its OpenVINO backend, so serving never loads TensorFlow;
 - where Keras already runs on TensorFlow (training, or a caller who imported TensorFlow first), the model is
   converted from its TensorFlow graph. Both give the same OpenVINO model: tests/test_classifier.py checks that every
-  engine's outputs agree within config.SERVING_TOLERANCE, tests/test_model.py the CNN's against TensorFlow's own.
+  engine's outputs agree within config.SERVING_TOLERANCE, tests/test_cnn.py the CNN's against TensorFlow's own.
 """
 from __future__ import annotations
 

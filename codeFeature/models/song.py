@@ -1,4 +1,5 @@
-"""Song-level rules, one function each, called by serving (classifier) and by every evaluation (train, train_head).
+"""Song-level rules, one function each, called by serving (engine/classifier) and by every evaluation
+(training/metrics, training/fit_head).
 
 - `audible_mean`: a song's value is the mean over its segments that are not silent;
 - `judge_segments`: a per-segment model's (the CNN's) segments and song;

@@ -8,7 +8,7 @@ Rules (what `plan` decides for one file):
   `min_probability`;
 - the genres written are the top `genres` whose probability reaches `min_probability`, spelled as TAG_NAMES, as
   several values where the format has them, else joined with `separator`.
-Every change is recorded in the results folder as a row (results_store.ResultRow with `tag_action`,
+Every change is recorded in the results folder as a row (results.ResultRow with `tag_action`,
 `previous_genre`, `written_genre`, `tagged_at`, `sha1_before` and the new `sha1`) as soon as the file is written, and
 SIGINT or SIGTERM arriving meanwhile waits until the row is on disk: a file is old or new, never half-written, and
 every new one can be undone. `undo` restores each changed file whose tag is still the one written.

@@ -1,4 +1,4 @@
-"""serve.py (HTTP API): a real uvicorn server on a free 127.0.0.1 port, talked to with httpx: health while loading
+"""apps/api.py (HTTP API): a real uvicorn server on a free 127.0.0.1 port, talked to with httpx: health while loading
 and after, the CLI's JSON for the same file, every bad input, content types, the size limit, concurrency, hardened
 decoding (no request may leave the server), engines and digests, a clean stop with nothing left in temp folders."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""file_split.py: the segmenting rules for short, exact-30-s and long songs; silence; truncated files."""
+"""audio/segmenting.py: the segmenting rules for short, exact-30-s and long songs; silence; truncated files."""
 from __future__ import annotations
 
 from pathlib import Path

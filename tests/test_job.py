@@ -1,4 +1,4 @@
-"""batch_job.py without Ray: the featurising task's rows, results as rows, the summary line (test_batch runs the job
+"""tagging/job.py without Ray: the featurising task's rows, results as rows, the summary line (test_batch runs the job
 on Ray)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""results_store.py: rows round-trip through Parquet parts, parts appear whole, hashes of done files are found."""
+"""tagging/results.py: rows round-trip through Parquet parts, parts appear whole, hashes of done files are found."""
 from __future__ import annotations
 
 from dataclasses import fields

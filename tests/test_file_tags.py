@@ -1,5 +1,5 @@
-"""genre_tags.py: genre tags of every taggable format are read and written exactly (several values where the format
-has them), atomically, keeping the ID3 version, and the audio stays bit-identical."""
+"""tagging/file_tags.py: genre tags of every taggable format are read and written exactly (several values where the
+format has them), atomically, keeping the ID3 version, and the audio stays bit-identical."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""predict.py (CLI): the --json contract, human output, exit codes, and every bad input from the issue list."""
+"""apps/cli.py (`python -m codeFeature.predict`): the --json contract, human output, exit codes, and every bad input
+from the issue list."""
 from __future__ import annotations
 
 import json
