@@ -110,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print("error: no audio files found in the given folders", file=sys.stderr)
         return 1
+    model_dir = args.model_dir.resolve() if args.model_dir else None  # None: each worker's own class_xls
     try:
-        folder = ModelFolder.open(args.model_dir.resolve() if args.model_dir else None)
+        folder = ModelFolder.open(model_dir)
         engine = folder.engine(args.engine)
         digest = folder.digest(engine)
     except GenreClassifierError as exc:
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         stop_on_signals()  # again: ray.init makes SIGTERM exit the driver at once, without its summary
         workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        settings = JobSettings(engine, str(args.model_dir.resolve()) if args.model_dir else None, workers, digest)
+        settings = JobSettings(engine, str(model_dir) if model_dir else None, workers, digest)
         summary = run(paths, args.out, settings)
     except KeyboardInterrupt:
         pass

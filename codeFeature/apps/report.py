@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from codeFeature.config import GENRES, MODEL_DIR
-from codeFeature.engine.card import EngineCard, Figures, ModelCard
+from codeFeature.engine.card import Figures, ModelCard
 from codeFeature.engine.model_folder import ModelFolder
 from codeFeature.errors import ModelFilesError
 
@@ -38,7 +38,7 @@ def render(card: ModelCard) -> str:
         lines += [f"| {_name(engine, card)} | {o.tracks} | {o.not_sure:.2f} | {o.called_outside} / {o.called_close} |"
                   for engine, o in outside.items()]
     real = {e: d.measured["realsongs"] for e, d in engines.items() if "realsongs" in d.measured}
-    gtzan = {e: figures for e, d in engines.items() if (figures := gtzan_headline(d)) is not None}
+    gtzan = {e: d.gtzan for e, d in engines.items() if d.gtzan is not None}
     if real or gtzan:
         header = ["genre"]
         header += ["real songs", *(f"{e} real recall" for e in real)] if real else []
@@ -63,11 +63,6 @@ def render(card: ModelCard) -> str:
                       + ", ".join(f"{d.not_sure['max_outside']:.2f} ({e})" for e, d in engines.items()
                                   if d.not_sure["max_outside"] < 1) + "."]
     return "\n".join(lines)
-
-
-def gtzan_headline(engine: EngineCard) -> Figures | None:
-    """The GTZAN figures that speak for an engine: cross-validation if it ran, else the artist-filtered split."""
-    return engine.measured.get("cv") or engine.measured.get("split")
 
 
 def _row(f: Figures) -> str:

@@ -25,6 +25,7 @@ KINDS: dict[str, str] = {
     "outside": "real songs of none of the ten genres (outside.csv), held out by artist the same way",
 }
 EVALUATIONS: tuple[str, ...] = ("realsongs", "cv", "split")  # the kinds with Figures
+GTZAN_HEADLINE: tuple[str, ...] = ("cv", "split")  # the GTZAN kind that speaks for an engine: the first it has
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,16 @@ class EngineCard:
     outside: OutsideFigures | None = None
     musicnn_weight: float | None = None
 
+    @property
+    def gtzan(self) -> Figures | None:
+        """The GTZAN figures that speak for the engine (GTZAN_HEADLINE: cross-validation, else the split)."""
+        return next((self.measured[kind] for kind in GTZAN_HEADLINE if kind in self.measured), None)
+
     def in_words(self) -> str:
         """What a listener can expect, from the held-out real songs (GTZAN's where there are none)."""
         real = self.measured.get("realsongs")
         if real is None:
-            gtzan = self.measured.get("cv") or self.measured.get("split")
+            gtzan = self.gtzan
             return (f"Right on {gtzan.accuracy:.0%} of {gtzan.tracks} held-out GTZAN tracks; not measured on real "
                     f"songs." if gtzan else "Not measured.")
         words = (f"Right on {real.accuracy:.0%} of {real.tracks} real songs it never heard (the right genre among "

@@ -46,7 +46,8 @@ class InferenceModel:
         import openvino
 
         self.input_shape = tuple(model.input_shape[1:])
-        self.names = tuple(sorted(_output(model))) if isinstance(_output(model), dict) else None
+        output = _output(model)
+        self.names = tuple(sorted(output)) if isinstance(output, dict) else None
         graph = _openvino_graph(model)
         graph.reshape([1, *self.input_shape])
         self._compiled = openvino.Core().compile_model(graph, "CPU", OPENVINO_CONFIG)

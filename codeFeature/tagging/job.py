@@ -15,12 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codeFeature.engine.classifier import (
-    Failure,
-    GenreClassifier,
-    Prediction,
-    featurise,
-)
+from codeFeature.engine.classifier import GenreClassifier, featurise
+from codeFeature.engine.prediction import Failure, Prediction
 from codeFeature.errors import GenreClassifierError
 from codeFeature.hashing import sha1_of
 from codeFeature.tagging.results import PartWriter, ResultRow, done_hashes

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from codeFeature.config import GENRES
+from codeFeature.engine.card import GTZAN_HEADLINE
 from codeFeature.models.runtime import InferenceModel
 from codeFeature.models.song import judge_segments, mix, top_k
 from codeFeature.training.augment import VARIANTS
@@ -98,7 +99,7 @@ def evaluate_tracks(labels: Sequence[int], predictions: Sequence[TrackPrediction
 def headline(evaluation: dict) -> dict | None:
     """The GTZAN summary that speaks for an engine: cross-validation if it ran, else the artist-filtered split (None
     if neither did). `evaluation` is metrics.json's {"cv": ..., "split": ..., "realsongs": ...} of one engine."""
-    return evaluation.get("cv") or evaluation.get("split")
+    return next((evaluation[kind] for kind in GTZAN_HEADLINE if kind in evaluation), None)
 
 
 def plot_confusion(confusion: Sequence[Sequence[int]], title: str, path: Path) -> None:
