@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 
 ENGINE_NAMES = {"cnn": "MFCC CNN", "musicnn": "musicnn + genre head", "ensemble": "Ensemble (both)"}
 ENGINE_HELP = {"cnn": "a small CNN over 13 MFCCs, trained on GTZAN only",
-               "musicnn": "a network pretrained on the Million Song Dataset; a genre head trained on GTZAN and "
-                          "real songs reads its tags and embedding",
+               "musicnn": "pretrained music-tagging networks (musicnn, Million Song Dataset); a genre head "
+                          "trained on GTZAN and real songs reads their tags and embeddings",
                "ensemble": "a weighted average of the two"}
 ENGINE_COLUMNS = {"cnn": "cnn", "musicnn": "musicnn", "ensemble": "both"}
 GENRE_COLOURS = ["#1f77b4", "#aec7e8", "#ff7f0e", "#e377c2", "#2ca02c", "#17becf", "#7f7f7f", "#ffbb78",

@@ -51,22 +51,41 @@ MSD_TAGS: tuple[str, ...] = (
     "House", "happy",
 )
 
-# Engines, cheapest first: the MFCC CNN, the genre head over musicnn, and their weighted average.
+# Engines, cheapest first: the MFCC CNN, the genre head over the pretrained networks, and their weighted average.
 ENGINES: tuple[str, ...] = ("cnn", "musicnn", "ensemble")
 
-# The genre head reads these numbers per segment, side by side (see genre_head.head_inputs): the tag-to-genre map
-# (each genre's strongest MSD tag of GENRE_TAG_MAP, as a logit: the prior the head starts from), what MSD's
-# real-world tags say (50 logits), then musicnn's 200-number embedding.
-HEAD_INPUTS: tuple[str, ...] = ("genre_map", "tags", "penultimate")
+# MagnaTagATune's 50 tags, as the MTT-trained networks of the musicnn wheel output them.
+MTT_TAGS: tuple[str, ...] = (
+    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano", "ambient",
+    "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing", "vocals", "no vocals",
+    "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man",
+    "classic", "choir", "voice", "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello",
+    "no voice", "weird", "country", "metal", "female voice", "choral",
+)
 
-# What MSD's Last.fm tags mean in our genres (a listener's reading of the tag names, not fitted): the head's prior.
-# Reggae has no MSD tag; the head learns it from GTZAN and the real songs.
+# The pretrained networks ("ears") the genre head may read, all from the musicnn wheel (Pons & Serra 2019), ported
+# by `python -m codeFeature.training.musicnn_convert` (models/ears.py says what each is). "musicnn" is the
+# MSD-trained musicnn, the first the project used; which of them the shipped head reads is chosen by training and
+# written to engines.json.
+EARS: tuple[str, ...] = ("musicnn", "mtt_musicnn", "msd_vgg")
+EAR_OUTPUTS: tuple[str, ...] = ("tags", "penultimate")  # what the head may read of an ear: tag likelihoods, embedding
+
+# What the tags mean in our genres (a listener's reading of the tag names, not fitted): the head's prior, per tag
+# vocabulary. Reggae has no tag in either; MTT has none for blues, hip-hop or jazz.
 GENRE_TAG_MAP: dict[str, tuple[str, ...]] = {
     "blues": ("blues",), "classical": ("instrumental",), "country": ("country",), "disco": ("dance", "funk"),
     "hiphop": ("Hip-Hop",), "jazz": ("jazz",), "metal": ("metal", "heavy metal"), "pop": ("pop", "indie pop"),
     "reggae": (),
     "rock": ("rock", "classic rock", "hard rock", "alternative rock", "indie rock", "punk", "Progressive rock"),
 }
+MTT_GENRE_TAG_MAP: dict[str, tuple[str, ...]] = {
+    "blues": (), "classical": ("classical", "choral", "opera"), "country": ("country",), "disco": ("dance",),
+    "hiphop": (), "jazz": (), "metal": ("metal",), "pop": ("pop",), "reggae": (), "rock": ("rock",),
+}
+# A source of real songs (a repository; GTZAN is one) with fewer labelled songs than this is too small to be judged
+# on its own: training holds such sources out together, and the "not sure" rule is not held to its coverage there.
+MIN_SOURCE_SONGS = 30
+
 # The head's classes: the ten genres, then "none of them" (learned from real songs of other genres).
 OUTSIDE = "outside"
 HEAD_CLASSES: tuple[str, ...] = (*GENRES, OUTSIDE)
@@ -93,7 +112,7 @@ MODEL_JSON = "model_cnn.json"
 MODEL_WEIGHTS = "model_cnn.weights.h5"
 MUSICNN_JSON = "musicnn_msd.json"
 MUSICNN_WEIGHTS = "musicnn_msd.weights.h5"
-MUSICNN_LICENSE = "musicnn_msd.LICENSE.md"
+MUSICNN_LICENSE = "musicnn.LICENSE.md"  # the licence of every network ported from the musicnn wheel
 HEAD_JSON = "genre_head.json"
 HEAD_WEIGHTS = "genre_head.weights.h5"
 ENGINES_JSON = "engines.json"  # what the models expect and how they are combined (written by training)

@@ -142,17 +142,18 @@ def make_dataset(root: Path, per_genre: int = 3, seconds: float = 6.0, excerpts:
 
 
 def make_realsongs(root: Path, per_genre: int = 2, seconds: float = 6.0, outside: int = 0) -> Path:
-    """A tiny real-song folder (labels.csv + audio/, every other song marked `doubt`; with `outside`, that many
-    songs of none of the ten genres in outside.csv + outside/): each song by its own artist, pitched like
-    make_dataset's (the outside songs far above them)."""
-    rows = ["file,genre,artist,title,doubt"]
+    """A tiny real-song folder (labels.csv + audio/, every other song marked `doubt`, from two sources; with
+    `outside`, that many songs of none of the ten genres in outside.csv + outside/): each song by its own artist,
+    pitched like make_dataset's (the outside songs far above them)."""
+    rows = ["file,genre,artist,title,doubt,source_repo"]
     for g, genre in enumerate(GENRES):
         for k in range(per_genre):
             song = synth_song(seconds, seed=5000 + 100 * g + k, base_hz=110.0 * (1.25 ** g), beat_hz=1.0 + 0.4 * g)
             name = f"audio/{genre}__artist_{g}_{k}__song_{k}.opus"
             (root / "audio").mkdir(parents=True, exist_ok=True)
             write_audio(root / name, song)
-            rows.append(f"{name},{genre},Artist {g}-{k},Song {k},{'borderline' if k % 2 else ''}")
+            rows.append(f"{name},{genre},Artist {g}-{k},Song {k},{'borderline' if k % 2 else ''},"
+                        f"{'first/repo' if g % 2 else 'second/repo'}")
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
     if outside:
         rows = ["file,outside_genre,artist,title"]

@@ -1,5 +1,6 @@
-"""Reference values for the musicnn port, computed independently of Keras (NumPy, float64) from the original
-TF1 checkpoint, following the original code's semantics. Run once, by hand, to (re)write the recorded values:
+"""Reference values for the ports of the musicnn wheel's networks (models/ears.py), computed independently of Keras
+(NumPy, float64) from the original TF1 checkpoints, following the original code's semantics (models.py of the
+wheel: musicnn and vgg). Run once, by hand, to (re)write the recorded values:
 
     python tests/musicnn_reference.py  # fetches the musicnn wheel (not installed), writes data/musicnn_reference.json
 
@@ -86,26 +87,54 @@ def reference_forward(patch: np.ndarray, v: dict) -> dict[str, np.ndarray]:
     return {"tags": 1 / (1 + np.exp(-logits)), "penultimate": penultimate, "pooled": pooled}
 
 
+def _max_pool(x: np.ndarray, size: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """VALID max-pooling of a (T, F, C) map."""
+    windows = sliding_window_view(x, size, axis=(0, 1))[::stride[0], ::stride[1]]  # (T', F', C, st, sf)
+    return windows.max(axis=(3, 4))
+
+
+def vgg_reference_forward(patch: np.ndarray, v: dict) -> dict[str, np.ndarray]:
+    """The wheel's vgg forward pass (inference, 128 filters) on one (187, 96) patch, float64."""
+    relu = lambda a: np.maximum(a, 0)  # noqa: E731
+    x = _bn(patch, v, "batch_normalization")[:, :, None]  # (187, 96, 1)
+    pools = (((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((4, 4), (4, 4)))
+    for i, (size, stride) in enumerate(pools, start=1):
+        kernel, bias = v[f"{i}CNN/kernel"], v[f"{i}CNN/bias"]  # (3, 3, C_in, C_out)
+        padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))  # TF SAME for a 3x3 kernel
+        windows = sliding_window_view(padded, (3, 3), axis=(0, 1))  # (T, F, C_in, 3, 3)
+        conv = np.tensordot(windows, kernel, axes=([3, 4, 2], [0, 1, 2])) + bias
+        x = _max_pool(_bn(relu(conv), v, f"batch_normalization_{i}"), size, stride)
+    penultimate = x.reshape(-1)  # (2, 1, 128) -> 256, row-major as TF's flatten
+    logits = penultimate @ v["dense/kernel"] + v["dense/bias"]
+    return {"tags": 1 / (1 + np.exp(-logits)), "penultimate": penultimate}
+
+
 def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import tensorflow as tf
 
+    from codeFeature.config import EARS
+    from codeFeature.models.ears import ear
+    from codeFeature.models.vgg import build_vgg
     from codeFeature.training.musicnn_convert import extract_checkpoint, fetch_wheel
 
-    with tempfile.TemporaryDirectory() as tmp:
-        prefix, _ = extract_checkpoint(fetch_wheel(Path(tmp)), Path(tmp))
-        reader = tf.train.load_checkpoint(str(prefix))
-        variables = {name: reader.get_tensor(name).astype(np.float64)
-                     for name in reader.get_variable_to_shape_map() if "Adam" not in name and "power" not in name}
     patch = reference_log_mel(reference_signal())
-    out = reference_forward(patch, variables)
+    recorded = {"about": "outputs of each ported network for tests/musicnn_reference.py's reference_signal(), "
+                         "NumPy float64 from the original checkpoints", "log_mel_mean": float(patch.mean()), "ears": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = fetch_wheel(Path(tmp))
+        for name in EARS:
+            spec = ear(name)
+            prefix, _ = extract_checkpoint(wheel, Path(tmp), spec.checkpoint)
+            reader = tf.train.load_checkpoint(str(prefix))
+            variables = {key: reader.get_tensor(key).astype(np.float64)
+                         for key in reader.get_variable_to_shape_map() if "Adam" not in key and "power" not in key}
+            forward = vgg_reference_forward if spec.builder is build_vgg else reference_forward
+            out = forward(patch, variables)
+            recorded["ears"][name] = {"tags": [round(float(p), 6) for p in out["tags"]],
+                                      "penultimate": [round(float(p), 6) for p in out["penultimate"]]}
     RECORD.parent.mkdir(exist_ok=True)
-    RECORD.write_text(json.dumps({
-        "about": "musicnn MSD outputs for tests/musicnn_reference.py's reference_signal(), NumPy float64",
-        "log_mel_mean": float(patch.mean()),
-        "tags": [round(float(p), 6) for p in out["tags"]],
-        "penultimate": [round(float(p), 6) for p in out["penultimate"]],
-    }, indent=1) + "\n")
+    RECORD.write_text(json.dumps(recorded, indent=1) + "\n")
     print(f"wrote {RECORD}")
     return 0
 

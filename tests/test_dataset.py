@@ -115,7 +115,7 @@ def test_training_sees_exactly_what_serving_computes(tmp_path: Path) -> None:
 def test_musicnn_cache_holds_what_serving_computes(tmp_path: Path) -> None:
     from codeFeature.audio.segmenting import load_segments
     from codeFeature.feature_extractor_musicnn import musicnn_features
-    from codeFeature.models import musicnn
+    from codeFeature.models.ears import load_ear
 
     make_dataset(tmp_path / "data", per_genre=1, seconds=4.0, excerpts=True)
     tracks = dataset.discover(tmp_path / "data")[:2]
@@ -127,7 +127,7 @@ def test_musicnn_cache_holds_what_serving_computes(tmp_path: Path) -> None:
     # looped segment.
     assert embeddings[0].eval.shape == (variants, N_SEGMENTS, 200)
     assert embeddings[0].crops.shape == (variants, 0, 200)
-    served = musicnn.load_musicnn()(musicnn_features(load_segments(tracks[0].clip).audio))["penultimate"]
+    served = load_ear("musicnn")(musicnn_features(load_segments(tracks[0].clip).audio))["penultimate"]
     np.testing.assert_allclose(embeddings[0].eval[0].astype(np.float32), served, atol=0.02, rtol=2e-3)
     _, tags = dataset.load_features(tracks, tmp_path / "cache", workers=1, log=lambda _: None, kind="musicnn",
                                     output="tags")

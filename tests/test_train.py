@@ -10,6 +10,7 @@ import pytest
 from conftest import make_dataset, make_realsongs
 
 from codeFeature.config import (
+    EARS,
     ENGINES,
     ENGINES_JSON,
     GENRES,
@@ -18,19 +19,20 @@ from codeFeature.config import (
     METRICS_JSON,
     MODEL_JSON,
     MODEL_WEIGHTS,
-    MUSICNN_JSON,
     MUSICNN_LICENSE,
-    MUSICNN_WEIGHTS,
 )
 from codeFeature.engine.classifier import GenreClassifier
 from codeFeature.engine.settings import EngineSettings
 from codeFeature.errors import DatasetError
 from codeFeature.models.cnn import load_model
+from codeFeature.models.ears import ear
 from codeFeature.training import evaluate, fit_cnn, train
 from codeFeature.training.dataset import Track, TrackFeatures
 from codeFeature.training.folds import evaluation_jobs
 from codeFeature.training.metrics import Run, TrackPrediction
 from codeFeature.training.track_data import TrackData
+
+RUNS = ("cv1", "cv2", "source:GTZAN", "source:small sources")  # the tiny run's evaluation runs
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +42,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     real = make_realsongs(root / "real", per_genre=2, seconds=5.0, outside=6)
     out = root / "model"
     code = train.main(["--data", str(data), "--realsongs", str(real), "--out", str(out), "--cache",
-                       str(root / "cache"), "--folds", "2", "--max-epochs", "3", "--min-epochs", "1", "--workers", "2"])
+                       str(root / "cache"), "--folds", "2", "--max-epochs", "3", "--min-epochs", "1", "--workers", "2",
+                       "--ears", "musicnn", "msd_vgg"])
     assert code == 0
     return out, json.loads((out / METRICS_JSON).read_text())
 
 
 def test_writes_every_engine_metrics_and_confusion(run: tuple[Path, dict], song_wav: Path) -> None:
     out, report = run
-    for name in (MODEL_JSON, MODEL_WEIGHTS, HEAD_JSON, HEAD_WEIGHTS, MUSICNN_JSON, MUSICNN_WEIGHTS, MUSICNN_LICENSE,
+    ear_files = [path.name for name in EARS for path in ear(name).files(out)]
+    for name in (MODEL_JSON, MODEL_WEIGHTS, HEAD_JSON, HEAD_WEIGHTS, *ear_files, MUSICNN_LICENSE,
                  ENGINES_JSON, METRICS_JSON, "confusion.png"):
         assert (out / name).is_file(), name
     assert load_model(out).input_shape and report["engines"]["cnn"]["parameters"]
@@ -73,11 +77,36 @@ def test_real_songs_are_judged_held_out_by_every_engine(run: tuple[Path, dict]) 
         assert outside["n"] == 6 and 0 <= outside["not_sure"] <= 1 and "artist" in outside["held_out"]
         assert sum(outside["reasons"].values()) == round(outside["not_sure"] * 6)
         rule = report["engines"][engine]["not_sure"]
-        assert set(rule["per_run"]) == {"cv1", "cv2"}  # the tiny data set has no artist-filtered split
+        assert set(rule["per_run"]) == set(RUNS)  # the tiny data set has no artist-filtered split
         assert (rule["max_outside"] == 1.0) == (engine == "cnn")  # only engines with the head say "outside"
     selection = report["engines"]["musicnn"]["selection"]
-    assert set(selection) == {"final", "cv1", "cv2"} and selection["final"]["chosen"] == \
+    assert set(selection) == {"final", *RUNS} and selection["final"]["chosen"] == \
         report["engines"]["musicnn"]["settings"]
+
+
+def test_every_source_is_judged_by_models_that_never_heard_it(run: tuple[Path, dict]) -> None:
+    out, report = run
+    # 20 real songs from two repositories, both under MIN_SOURCE_SONGS: held out together, apart from GTZAN
+    assert report["data"]["sources"] == {"GTZAN": {"tracks": 60, "outside": 0, "of": ["GTZAN"]},
+                                         "small sources": {"tracks": 20, "outside": 6,
+                                                           "of": ["first/repo", "second/repo", "unnamed source"]}}
+    for engine in ENGINES:
+        sources = report["engines"][engine]["evaluation"]["sources"]
+        assert set(sources) == {"GTZAN", "small sources"}
+        assert [r["name"] for r in sources["GTZAN"]["runs"]] == ["source:GTZAN"]
+        assert sources["GTZAN"]["original"]["track"]["n"] == 60 and "original_full_clips_only" in sources["GTZAN"]
+        small = sources["small sources"]
+        assert small["original"]["track"]["n"] == 20 and small["no_doubt"]["n"] == 10
+        assert small["confidence"]["n"] == 20 and small["outside"]["n"] == 6
+        assert "other sources only" in small["held_out"]
+    head = report["engines"]["musicnn"]
+    assert set(head["ablation"]) == {"musicnn", "msd_vgg", "musicnn+msd_vgg"}
+    for label, row in head["ablation"].items():
+        assert set(row["sources"]) == {"GTZAN", "small sources"} and row["realsongs"]["n"] == 20
+        assert row["macs_per_song"] == 10 * sum(ear(name).macs for name in label.split("+"))
+    settings = EngineSettings.read(out)
+    assert list(settings.ears) == head["ears"] == head["selection"]["final"]["ears"]
+    assert head["files"][:2 * len(settings.ears)] == [p.name for name in settings.ears for p in ear(name).files(out)]
 
 
 def test_metrics_cover_every_track_once_per_variant(run: tuple[Path, dict]) -> None:
@@ -126,6 +155,11 @@ def test_default_engine_is_best_on_real_songs_then_robust_then_cheaper() -> None
                                  "ensemble": evaluation(0.75, 0.8, split=0.76)}) == "musicnn"
     assert evaluate.choose_default({"musicnn": evaluation(0.74, 0.8, split=0.70),
                                  "ensemble": evaluation(0.75, 0.8, split=0.76)}) == "ensemble"
+    # Leave-one-source-out accuracy (sources of MIN_SOURCE_SONGS songs or more) counts as much as each real-song CV.
+    by_source = {"sources": {"GTZAN": {"original": {"track": {"accuracy": 0.6, "n": 300}}},
+                             "tiny": {"original": {"track": {"accuracy": 1.0, "n": 5}}}}}
+    assert evaluate.choose_default({"musicnn": {**evaluation(0.8, 0.8), **by_source},
+                                    "ensemble": evaluation(0.75, 0.8)}) == "ensemble"  # 0.70 < 0.75
 
 
 def test_folds_never_share_a_track_nor_a_real_artist() -> None:
@@ -185,6 +219,35 @@ def test_epoch_draw_balances_the_classes() -> None:
     per_class = np.bincount(y.argmax(axis=1), weights=w, minlength=10)
     present = per_class[per_class > 0]
     assert np.allclose(present, present[0]) and x.shape[0] == len(w)
+
+
+def test_one_run_per_source_holds_it_out_and_trains_on_the_rest() -> None:
+    tracks, features = _fake_tracks(40)
+    repos = ["a/big"] * 30 + ["b/small", "c/small"] * 5
+    tracks = tracks + [Track(f"real.{i}", GENRES[i % 10], clip=Path(f"r{i}.wav"), artist=f"artist {i}",
+                             source=repos[i - 40]) for i in range(40, 80)]
+    data = TrackData.build(tracks, features + features)
+    assert list(data.sources[:41]) == ["GTZAN"] * 40 + ["a/big"]
+    assert set(data.sources[70:]) == {"small sources"}  # b/small and c/small have 5 songs each
+    jobs = {job.name: job for job in evaluation_jobs(data, folds=0, use_split=False)}
+    assert set(jobs) == {"source:GTZAN", "source:a/big", "source:small sources"}
+    for group, job in ((name.removeprefix("source:"), job) for name, job in jobs.items()):
+        assert set(data.sources[job.test_idx]) == {group} and group not in set(data.sources[job.train_idx])
+        assert len(job.train_idx) + len(job.test_idx) == 80
+    assert not evaluation_jobs(data, folds=0, use_split=False, by_source=False)
+
+
+def test_the_not_sure_rule_keeps_every_large_source_confident_enough() -> None:
+    rng = np.random.default_rng(3)
+    labels = np.tile(np.arange(10), 13)
+    # source "x": 90 songs, sure and right; source "y": 40 songs, all close calls (and mostly wrong)
+    songs = [np.eye(10)[k] * 0.9 + 0.01 for k in labels[:90]] + [np.full(10, 0.1) + rng.normal(0, 0.001, 10)
+                                                                  for _ in range(40)]
+    groups = ["x"] * 90 + ["y"] * 40
+    pooled = evaluate.confidence.choose_thresholds(labels, songs, [None] * 130)
+    by_source = evaluate.confidence.choose_thresholds(labels, songs, [None] * 130, groups=groups)
+    assert pooled.min_margin > 0  # pooled, all of "y" may be called not sure: 69 % of the songs stay confident
+    assert by_source.min_margin == 0.0  # per source, "y" must keep 65 % of its songs confident
 
 
 def _fake_tracks(n: int):

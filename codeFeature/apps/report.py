@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from codeFeature.config import GENRES, MODEL_DIR
-from codeFeature.engine.card import Figures, ModelCard
+from codeFeature.engine.card import EngineCard, Figures, ModelCard
 from codeFeature.engine.model_folder import ModelFolder
 from codeFeature.errors import ModelFilesError
 
@@ -18,11 +18,13 @@ TITLES = {"realsongs": "real songs, artist-grouped 5-fold CV", "cv": "GTZAN, gro
 
 
 def render(card: ModelCard) -> str:
-    """Markdown: a summary table (one row per engine and evaluation, real songs first, with the rows without
-    `doubt`, the "not sure" rule, the songs of none of the ten genres and the audio variants) and a per-genre table
-    (real-song recall, GTZAN cross-validated precision / recall)."""
+    """Markdown: the leave-one-source-out table (one row per engine and held-out source), the genre head's ablation
+    (every set of pretrained networks on the same runs), a summary table (one row per engine and evaluation, real
+    songs first, with the rows without `doubt`, the "not sure" rule, the songs of none of the ten genres and the
+    audio variants) and a per-genre table (real-song recall, GTZAN cross-validated precision / recall)."""
     engines = card.engines
-    lines = ["| engine | evaluation | held-out tracks | top-1 accuracy | top-3 accuracy | macro recall | "
+    lines = [*_sources_table(engines, card), *_ablation_table(engines)]
+    lines += ["| engine | evaluation | held-out tracks | top-1 accuracy | top-3 accuracy | macro recall | "
              "top-1 without `doubt` | confident: share / right | full clips only: accuracy / macro recall | "
              "loud master | loud + lossy |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -63,6 +65,44 @@ def render(card: ModelCard) -> str:
                       + ", ".join(f"{d.not_sure['max_outside']:.2f} ({e})" for e, d in engines.items()
                                   if d.not_sure["max_outside"] < 1) + "."]
     return "\n".join(lines)
+
+
+def _sources_table(engines: dict[str, EngineCard], card: ModelCard) -> list[str]:
+    """Leave-one-source-out: per engine and held-out source, its figures and its songs of none of the ten."""
+    rows = []
+    for engine, details in engines.items():
+        for group, f in details.sources.items():
+            outside = details.sources_outside.get(group)
+            clear = f"{f.no_doubt_accuracy:.3f} ({f.no_doubt_tracks})" if f.no_doubt_accuracy is not None else "–"
+            sure = f"{f.confident_share:.2f} / {f.confident_accuracy:.3f}" if f.confident_share is not None else "–"
+            rows.append(f"| {_name(engine, card)} | {group} | {f.tracks} | {f.accuracy:.3f} | {f.top3_accuracy:.3f} | "
+                        f"{f.macro_recall:.3f} | {clear} | {sure} | "
+                        + (f"{outside.not_sure:.2f} of {outside.tracks}" if outside is not None else "–") + " |")
+    if not rows:
+        return []
+    return ["| engine | held-out source (trained on the others) | songs | top-1 accuracy | top-3 accuracy | "
+            "macro recall | top-1 without `doubt` | confident: share / right | none of the ten called not sure |",
+            "|---|---|---|---|---|---|---|---|---|", *rows, ""]
+
+
+def _ablation_table(engines: dict[str, EngineCard]) -> list[str]:
+    """The genre head over each set of pretrained networks, on the same runs (each with its own best design)."""
+    rows = [row for details in engines.values() for row in details.ablation]
+    if not rows:
+        return []
+    groups = list(dict.fromkeys(group for row in rows for group in row.source_accuracy))
+    kinds = [kind for kind in TITLES if any(kind in row.accuracy for row in rows)]
+    header = ["networks the genre head reads", "multiply-adds per song",
+              *(f"{group} top-1 (held out)" for group in groups),
+              *(f"{TITLES[kind]}: top-1" for kind in kinds), "real songs: macro recall"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in sorted(rows, key=lambda r: (len(r.ears), r.macs_per_song)):
+        cells = [" + ".join(row.ears) + (" (shipped)" if row.shipped else ""), f"{row.macs_per_song / 1e9:.1f} G"]
+        cells += [f"{row.source_accuracy[g]:.3f}" if g in row.source_accuracy else "–" for g in groups]
+        cells += [f"{row.accuracy[k]:.3f}" if k in row.accuracy else "–" for k in kinds]
+        cells.append(f"{row.real_macro_recall:.3f}" if row.real_macro_recall is not None else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _row(f: Figures) -> str:

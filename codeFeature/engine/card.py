@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from codeFeature.config import GENRES, METRICS_JSON
 from codeFeature.errors import ModelFilesError
 from codeFeature.hashing import file_hash
 
-SCHEMA = 2  # metrics.json's layout; the reader takes this one only (retrain to write it)
+SCHEMA = 3  # metrics.json's layout; the reader takes this one only (retrain to write it)
 
 # The held-out evaluations of an engine, what each holds out (in words), in the order that speaks for it: real
 # songs first. "outside" (songs of none of the ten genres) has OutsideFigures, the others Figures.
@@ -23,6 +23,8 @@ KINDS: dict[str, str] = {
     "cv": "GTZAN tracks of the cross-validation runs",
     "split": "the artist-filtered valid tracks",
     "outside": "real songs of none of the ten genres (outside.csv), held out by artist the same way",
+    "sources": "every song of one source (GTZAN, a real-song repository, or the small ones together), judged by a "
+               "model fitted, and networks, design and 'not sure' rule chosen, on the other sources only",
 }
 EVALUATIONS: tuple[str, ...] = ("realsongs", "cv", "split")  # the kinds with Figures
 GTZAN_HEADLINE: tuple[str, ...] = ("cv", "split")  # the GTZAN kind that speaks for an engine: the first it has
@@ -64,9 +66,25 @@ class OutsideFigures:
 
 
 @dataclass(frozen=True)
+class AblationRow:
+    """One set of pretrained networks under the genre head, on the same runs as the engines: held-out top-1
+    accuracy per evaluation ("realsongs", "cv", "split" where measured) and per held-out source, real-song macro
+    recall, multiply-adds per song, and whether it is the set the shipped head reads."""
+
+    ears: tuple[str, ...]
+    macs_per_song: int
+    accuracy: dict[str, float]
+    source_accuracy: dict[str, float]
+    real_macro_recall: float | None
+    shipped: bool
+
+
+@dataclass(frozen=True)
 class EngineCard:
     """An engine's model files (name -> "sha256:<hex>"), its "not sure" rule (min_margin, max_outside), its figures
-    per evaluation (see EVALUATIONS), on songs of none of the ten, and (ensemble) the musicnn weight."""
+    per evaluation (see EVALUATIONS), on songs of none of the ten, per held-out source (leave-one-source-out:
+    `sources`, and its songs of none of the ten, `sources_outside`), (ensemble) the musicnn weight and (the genre
+    head) the networks it reads and the ablation of every set of them."""
 
     engine: str
     files: dict[str, str]
@@ -74,6 +92,10 @@ class EngineCard:
     measured: dict[str, Figures]
     outside: OutsideFigures | None = None
     musicnn_weight: float | None = None
+    sources: dict[str, Figures] = field(default_factory=dict)
+    sources_outside: dict[str, OutsideFigures] = field(default_factory=dict)
+    ears: tuple[str, ...] = ()
+    ablation: tuple[AblationRow, ...] = ()
 
     @property
     def gtzan(self) -> Figures | None:
@@ -132,7 +154,12 @@ def read_card(model_dir: Path) -> ModelCard:
         described = {engine: (list(details["files"]), dict(details["not_sure"]),
                               {kind: _figures(details["evaluation"][kind]) for kind in EVALUATIONS
                                if kind in details["evaluation"]},
-                              _outside(details["evaluation"].get("outside")), details.get("musicnn_weight"))
+                              _outside(details["evaluation"].get("outside")), details.get("musicnn_weight"),
+                              {group: _figures(summary) for group, summary in
+                               details["evaluation"].get("sources", {}).items()},
+                              {group: _outside(summary["outside"]) for group, summary in
+                               details["evaluation"].get("sources", {}).items() if "outside" in summary},
+                              tuple(details.get("ears", ())), _ablation(details))
                      for engine, details in metrics["engines"].items()}
         data = metrics["data"]
         real = (data.get("realsongs") or {}).get("songs", 0)
@@ -141,9 +168,8 @@ def read_card(model_dir: Path) -> ModelCard:
         raise ModelFilesError(f"{path} is missing or was not written by this version of the training command "
                               f"({exc}): retrain with `python -m codeFeature.train`.") from exc
     try:
-        engines = {engine: EngineCard(engine, {name: file_digest(Path(model_dir) / name) for name in files},
-                                      not_sure, measured, outside, weight)
-                   for engine, (files, not_sure, measured, outside, weight) in described.items()}
+        engines = {engine: EngineCard(engine, {name: file_digest(Path(model_dir) / name) for name in files}, *rest)
+                   for engine, (files, *rest) in described.items()}
     except OSError as exc:
         raise ModelFilesError(f"A model file named in {path} cannot be read: {exc}") from exc
     return ModelCard(default, tracks, engines, real, command, schema)
@@ -180,3 +206,14 @@ def _outside(summary: dict | None) -> OutsideFigures | None:
         return None
     return OutsideFigures(summary["held_out"], int(summary["n"]), float(summary["not_sure"]),
                           int(summary["reasons"]["outside"]), int(summary["reasons"]["close"]))
+
+
+def _ablation(details: dict) -> tuple[AblationRow, ...]:
+    """The AblationRows of an engine's metrics.json record (none for an engine without the genre head)."""
+    shipped = tuple(details.get("ears", ()))
+    return tuple(AblationRow(tuple(label.split("+")), int(row["macs_per_song"]),
+                             {kind: float(row[kind]["accuracy"]) for kind in EVALUATIONS if kind in row},
+                             {group: float(figures["accuracy"]) for group, figures in row["sources"].items()},
+                             row["realsongs"]["macro_recall"] if "realsongs" in row else None,
+                             tuple(label.split("+")) == shipped)
+                 for label, row in details.get("ablation", {}).items())

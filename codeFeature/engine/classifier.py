@@ -2,8 +2,9 @@
 
 Three engines judge the same ten segments:
 - "cnn": the small MFCC CNN (model_cnn.*); the song is the mean of its audible segments' probabilities;
-- "musicnn": the genre head (genre_head.*) over musicnn's outputs (musicnn_msd.*, pretrained on the Million Song
-  Dataset: MSD tag likelihoods, which also say what the song "sounds like", and its embedding);
+- "musicnn": the genre head (genre_head.*) over the outputs of the pretrained networks engines.json names
+  (models/ears.py: musicnn pretrained on the Million Song Dataset, whose MSD tag likelihoods also say what the song
+  "sounds like", and the others the training command chose);
 - "ensemble": w * musicnn + (1 - w) * cnn, w from engines.json (chosen by the training command).
 Every prediction says whether the engine is sure of it (confidence.judge, margin from engines.json).
 """
@@ -27,6 +28,7 @@ from codeFeature.config import (
     N_SEGMENTS,
     SEGMENT_SAMPLES,
 )
+from codeFeature.models.ears import ear, load_ear
 from codeFeature.engine import confidence
 from codeFeature.engine.model_folder import ModelFolder
 from codeFeature.engine.prediction import Failure, Prediction, SegmentResult
@@ -34,8 +36,7 @@ from codeFeature.errors import AudioDecodeError, GenreClassifierError, SilentAud
 from codeFeature.feature_extractor_cnn import mfcc_features
 from codeFeature.feature_extractor_musicnn import musicnn_features
 from codeFeature.models.cnn import load_model
-from codeFeature.models.genre_head import head_inputs, input_dims, judge_rows, load_head
-from codeFeature.models.musicnn import load_musicnn
+from codeFeature.models.genre_head import head_inputs, judge_rows, load_head
 from codeFeature.models.song import audible_mean, judge_segments, mix, top_k
 
 TOP_TAGS = 5  # MSD tags reported per song
@@ -57,11 +58,12 @@ class GenreClassifier:
         self.settings = folder.settings
         self.engine = folder.engine(engine)
         self.cnn = load_model(self.model_dir) if self.engine != "musicnn" else None
-        self.musicnn = load_musicnn(self.model_dir) if self.engine != "cnn" else None
-        self.head = None
+        ears = self.settings.ears if self.engine != "cnn" else ()
+        self.ears = {name: load_ear(name, self.model_dir) for name in ears}
+        self.head = load_head(self.model_dir, ears) if ears else None
+        # the MSD tags a song's message and top tags come from: the first of the head's ears that has them
+        self._tag_ear = next((name for name in ears if ear(name).tags == MSD_TAGS), None)
         self._models_lock = threading.Lock()
-        if self.musicnn is not None:
-            self.head = load_head(self.model_dir, input_dims(dict(zip(self.musicnn.names, self.musicnn.output_dims))))
 
     def warm_up(self) -> None:
         """Run a silent song's segments through features and models, so the first real song pays no compile
@@ -80,10 +82,11 @@ class GenreClassifier:
         with self._models_lock:  # one song at a time through the models: bounded memory; the cores decode the next
             if self.cnn is not None:
                 cnn = judge_segments(self.cnn, inputs["mfcc"], silent)
-            if self.musicnn is not None:
-                outputs = self.musicnn(inputs["log_mel"])
-                *head, outside = judge_rows(self.head, head_inputs(outputs), silent)
-                tags = audible_mean(outputs["tags"], silent)
+            if self.head is not None:
+                outputs = {name: model(inputs["log_mel"]) for name, model in self.ears.items()}
+                *head, outside = judge_rows(self.head, head_inputs(outputs, tuple(self.ears)), silent)
+                if self._tag_ear is not None:
+                    tags = audible_mean(outputs[self._tag_ear]["tags"], silent)
         if cnn is None:
             return Judged(*head, tags, outside)
         if head is None:
@@ -156,7 +159,8 @@ class GenreClassifier:
 @dataclass(frozen=True)
 class Judged:
     """What an engine's models say of a song: `song` (genres,) and `segments` (n, genres) probabilities, the song's
-    (50,) MSD tag likelihoods and its probability of being none of the ten genres (None without musicnn)."""
+    (50,) MSD tag likelihoods (None without a network that has them) and its probability of being none of the ten
+    genres (None without the genre head)."""
 
     song: np.ndarray
     segments: np.ndarray

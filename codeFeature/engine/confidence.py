@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codeFeature.config import MSD_TAGS, SOUNDS_LIKE_MIN, SOUNDS_LIKE_TAGS
+from codeFeature.config import MIN_SOURCE_SONGS, MSD_TAGS, SOUNDS_LIKE_MIN, SOUNDS_LIKE_TAGS
 from codeFeature.models.song import top_k
 
 _SOUNDS_LIKE = np.array([MSD_TAGS.index(tag) for tag in SOUNDS_LIKE_TAGS])
@@ -99,21 +99,29 @@ def not_sure_share(songs: Sequence[np.ndarray], outside: Sequence[float | None],
 
 def choose_thresholds(labels: Sequence[int], songs: Sequence[np.ndarray], outside: Sequence[float | None],
                       outside_songs: Sequence[np.ndarray] = (), outside_outside: Sequence[float | None] = (),
-                      min_coverage: float = MIN_COVERAGE) -> Thresholds:
-    """The rule for held-out in-genre songs (`labels`, `songs` probabilities, `outside` probabilities or None) and
-    held-out songs of none of the ten (`outside_songs`, `outside_outside`): among the rules on the grids that keep at
-    least `min_coverage` of the in-genre songs confident, the one with the most right confident answers plus the
-    largest share of the other songs called not sure (ties: more coverage). Engines without "outside" (all None)
-    only get a margin."""
+                      min_coverage: float = MIN_COVERAGE, groups: Sequence[str] | None = None) -> Thresholds:
+    """The rule for held-out in-genre songs (`labels`, `songs` probabilities, `outside` probabilities or None; from
+    the source `groups[i]`, all one source when None) and held-out songs of none of the ten (`outside_songs`,
+    `outside_outside`): among the rules on the grids that keep at least `min_coverage` of the in-genre songs of
+    every source of MIN_SOURCE_SONGS songs or more confident (of all of them where no source is that large), the one
+    with the most right confident answers (the mean over those sources) plus the largest share of the other songs
+    called not sure (ties: more coverage). Engines without "outside" (all None) only get a margin."""
+    labels = np.asarray(labels, dtype=int)
+    groups = np.asarray(groups if groups is not None else [""] * len(labels), dtype=object)
+    judged = [groups == g for g in sorted(set(groups)) if np.sum(groups == g) >= MIN_SOURCE_SONGS]
+    judged = judged or [np.ones(len(labels), dtype=bool)]
     has_outside = any(o is not None for o in outside)
     best, best_key = Thresholds(), (-1.0, -1.0)
     for max_outside in (OUTSIDE_GRID if has_outside else (1.0,)):
         for min_margin in MARGIN_GRID:
             rule = Thresholds(min_margin, max_outside)
-            sure = selective(labels, songs, [judge(p, rule, o) for p, o in zip(songs, outside)])
-            if sure["coverage"] < min_coverage:
+            verdicts = [judge(p, rule, o) for p, o in zip(songs, outside)]
+            sure = [selective(labels[mask], [songs[i] for i in np.flatnonzero(mask)],
+                              [verdicts[i] for i in np.flatnonzero(mask)]) for mask in judged]
+            if min(s["coverage"] for s in sure) < min_coverage:
                 continue
-            key = (sure["accuracy"] + not_sure_share(outside_songs, outside_outside, rule), sure["coverage"])
+            key = (float(np.mean([s["accuracy"] for s in sure])) + not_sure_share(outside_songs, outside_outside, rule),
+                   float(np.mean([s["coverage"] for s in sure])))
             if key > best_key:
                 best, best_key = rule, key
     return best

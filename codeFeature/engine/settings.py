@@ -3,7 +3,8 @@ command; read, and checked against this code's feature settings, by every engine
 
     {"schema": 2, "default_engine": "musicnn", "musicnn_weight": 1.0,
      "not_sure": {"cnn": {"min_margin": 0.3, "max_outside": 1.0}, ...},
-     "features": {...feature_settings()...}, "head_inputs": ["genre_map", "tags", "penultimate"], "chosen_by": "..."}
+     "features": {...feature_settings()...}, "ears": ["musicnn"],
+     "head_inputs": ["genre_map", "musicnn:tags", "musicnn:penultimate"], "chosen_by": "..."}
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codeFeature.config import (
+    EARS,
     ENGINES,
     ENGINES_JSON,
-    HEAD_INPUTS,
     HOP_LENGTH,
     MUSICNN_HOP_LENGTH,
     MUSICNN_N_FFT,
@@ -30,12 +31,15 @@ from codeFeature.config import (
 )
 from codeFeature.engine.confidence import Thresholds
 from codeFeature.errors import ModelFilesError
+from codeFeature.models.genre_head import head_layout
 
-CHOSEN_BY = ("python -m codeFeature.train: the default engine has the best held-out real-song accuracy of those "
-             "that keep GTZAN's artist-filtered split at 0.78 or more; the ensemble "
-             "weight the best held-out score (real-song accuracy and GTZAN macro recall over original, loud and "
-             "loud+lossy copies); each engine's not_sure rule keeps at least 65 % of held-out real songs confident "
-             "with the most right answers and songs of none of the ten called not sure (see metrics.json)")
+CHOSEN_BY = ("python -m codeFeature.train: the default engine has the best mean of held-out real-song accuracy "
+             "(artist-grouped) and leave-one-source-out accuracy on each source of 30 songs or more, of those that "
+             "keep GTZAN's artist-filtered split at 0.78 or more; the head's ears and design the best mean "
+             "per-source score inside each run's training tracks; the ensemble weight the best held-out score; "
+             "each engine's not_sure rule keeps at least 65 % of the held-out songs of every source confident with "
+             "the most right answers (mean over sources) and songs of none of the ten called not sure "
+             "(see metrics.json)")
 
 
 def feature_settings() -> dict:
@@ -47,19 +51,21 @@ def feature_settings() -> dict:
                         "hop_length": MUSICNN_HOP_LENGTH, "n_mels": MUSICNN_N_MELS}}
 
 
-SCHEMA = 2  # engines.json's layout; the reader takes this one only (retrain to write it)
+SCHEMA = 3  # engines.json's layout; the reader takes this one only (retrain to write it)
 
 
 @dataclass(frozen=True)
 class EngineSettings:
     """engines.json: the default engine, the ensemble's musicnn weight, each engine's "not sure" thresholds (see
-    confidence.judge), and what the models were trained on (feature settings, the head's inputs)."""
+    confidence.judge), and what the models were trained on (feature settings, the pretrained networks the head
+    reads and its input layout, `head_layout(ears)`)."""
 
     default_engine: str
     musicnn_weight: float = 0.5
     not_sure: dict[str, dict[str, float]] = field(default_factory=dict)
     features: dict = field(default_factory=feature_settings)
-    head_inputs: tuple[str, ...] = HEAD_INPUTS
+    ears: tuple[str, ...] = ("musicnn",)
+    head_inputs: tuple[str, ...] = head_layout(("musicnn",))
     chosen_by: str = CHOSEN_BY
     schema: int = SCHEMA
 
@@ -76,7 +82,7 @@ class EngineSettings:
         return Thresholds(**self.not_sure.get(engine, {}))
 
     def write(self, model_dir: Path) -> None:
-        data = {**self.__dict__, "head_inputs": list(self.head_inputs)}
+        data = {**self.__dict__, "ears": list(self.ears), "head_inputs": list(self.head_inputs)}
         (Path(model_dir) / ENGINES_JSON).write_text(json.dumps(data, indent=1) + "\n")
 
     @classmethod
@@ -89,8 +95,8 @@ class EngineSettings:
             data = json.loads(path.read_text())
             if data.get("schema", 1) != SCHEMA:
                 raise ValueError(f"schema {data.get('schema', 1)}, this code reads {SCHEMA}")
-            settings = cls(**{**data, "head_inputs": tuple(data.get("head_inputs", HEAD_INPUTS))})
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            settings = cls(**{**data, "ears": tuple(data["ears"]), "head_inputs": tuple(data["head_inputs"])})
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
             raise ModelFilesError(f"No usable model folder at {model_dir}: {ENGINES_JSON} is missing or was not "
                                   f"written by this version of `python -m codeFeature.train` ({exc}).") from exc
         try:
@@ -100,7 +106,8 @@ class EngineSettings:
             raise ModelFilesError(f"{path} has a 'not sure' rule this code cannot read: {exc}") from exc
         if settings.default_engine not in ENGINES:
             raise ModelFilesError(f"{path} names an unknown default engine {settings.default_engine!r}.")
-        if settings.features != feature_settings() or settings.head_inputs != HEAD_INPUTS:
+        if (settings.features != feature_settings() or not settings.ears or not set(settings.ears) <= set(EARS)
+                or settings.head_inputs != head_layout(settings.ears)):
             raise ModelFilesError(f"The models in {model_dir} were trained on other features than this code "
                                   f"computes: retrain them with `python -m codeFeature.train`.")
         return settings

@@ -1,8 +1,9 @@
-"""The genre head: musicnn's outputs for a song's segments in, genre probabilities and "none of the ten" out; saved as
-JSON + .weights.h5.
+"""The genre head: the pretrained networks' outputs for a song's segments in, genre probabilities and "none of the
+ten" out; saved as JSON + .weights.h5.
 
-Input: one vector per 3-s segment, `head_inputs`: the parts named in config.HEAD_INPUTS side by side (the
-tag-to-genre map, the 50 MSD tag likelihoods as logits, then the 200-number embedding). Model: standardisation (its
+Input: one vector per 3-s segment, `head_inputs`, laid out by `head_layout(ears)` for the networks ("ears",
+models/ears.py) the head reads: the tag-to-genre map (each genre's strongest tag of its ear's map, the strongest
+over the ears), then per ear its 50 tag likelihoods as logits and its embedding. Model: standardisation (its
 statistics travel in the JSON) -> Dense softmax over HEAD_CLASSES (the ten genres, then "outside"): a multinomial
 logistic regression, fitted by `training/fit_head`. Because it is linear, the song's row is the mean of its audible
 segments' vectors (`song_rows`), so the song's probabilities are the softmax of the mean of its segments' logits,
@@ -11,72 +12,82 @@ and each segment's own row gives the timeline. `split_outside` turns the head's 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from codeFeature.config import (
-    GENRE_TAG_MAP,
+    EAR_OUTPUTS,
     GENRES,
     HEAD_CLASSES,
-    HEAD_INPUTS,
     HEAD_JSON,
     HEAD_WEIGHTS,
     MODEL_DIR,
-    MSD_TAGS,
 )
 from codeFeature.errors import ModelFilesError
+from codeFeature.models.ears import ear
 from codeFeature.models.keras_files import load_keras
 from codeFeature.models.runtime import InferenceModel
 from codeFeature.models.song import audible_mean
 
 _TAG_FLOOR = 1e-4  # tag likelihoods are clipped to [floor, 1 - floor] before the logit
 _FLOOR_LOGIT = float(np.log(_TAG_FLOOR / (1 - _TAG_FLOOR)))
-_MAP = [[MSD_TAGS.index(tag) for tag in GENRE_TAG_MAP[genre]] for genre in GENRES]
+GENRE_MAP = "genre_map"  # the first part of every layout
 
 
 def tag_logits(tags: np.ndarray) -> np.ndarray:
-    """MSD tag likelihoods -> their logits (clipped, so always finite)."""
+    """Tag likelihoods -> their logits (clipped, so always finite)."""
     values = np.clip(np.asarray(tags, dtype=np.float32), _TAG_FLOOR, 1 - _TAG_FLOOR)
     return np.log(values / (1 - values))
 
 
-def genre_map(logits: np.ndarray) -> np.ndarray:
-    """(..., 50) tag logits -> (..., genres): each genre's strongest tag of GENRE_TAG_MAP (the floor where it has
-    none)."""
+@cache
+def _map_columns(name: str) -> tuple[tuple[int, ...], ...]:
+    spec = ear(name)
+    return tuple(tuple(spec.tags.index(tag) for tag in spec.genre_map[genre]) for genre in GENRES)
+
+
+def genre_map(logits: np.ndarray, name: str = "musicnn") -> np.ndarray:
+    """(..., 50) tag logits of the ear `name` -> (..., genres): each genre's strongest tag of the ear's tag-to-genre
+    map (the floor where it has none)."""
     logits = np.asarray(logits, dtype=np.float32)
     columns = [logits[..., idx].max(axis=-1) if idx else np.full(logits.shape[:-1], _FLOOR_LOGIT, np.float32)
-               for idx in _MAP]
+               for idx in map(list, _map_columns(name))]
     return np.stack(columns, axis=-1)
 
 
-def head_inputs(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """musicnn outputs {name: (..., dims)} -> (..., total dims) float32: HEAD_INPUTS side by side."""
-    logits = tag_logits(outputs["tags"])
-    parts = {"genre_map": genre_map(logits), "tags": logits}
-    return np.concatenate([parts[name] if name in parts else np.asarray(outputs[name], dtype=np.float32)
-                           for name in HEAD_INPUTS], axis=-1).astype(np.float32)
+def head_layout(ears: Sequence[str]) -> tuple[str, ...]:
+    """The names of the parts of a head input row for the ears `ears`, in order: "genre_map", then "<ear>:tags" and
+    "<ear>:penultimate" per ear."""
+    return (GENRE_MAP, *(f"{name}:{output}" for name in ears for output in EAR_OUTPUTS))
 
 
-def input_dims(output_dims: Mapping[str, int]) -> int:
-    """Numbers per segment `head_inputs` gives for musicnn outputs of these sizes ({name: dims})."""
-    return sum(_sizes(output_dims).values())
+def head_inputs(outputs: Mapping[str, Mapping[str, np.ndarray]], ears: Sequence[str]) -> np.ndarray:
+    """Each ear's outputs {ear: {"tags": (..., 50), "penultimate": (..., dims)}} -> (..., input_dims(ears))
+    float32, laid out by `head_layout(ears)`."""
+    logits = {name: tag_logits(outputs[name]["tags"]) for name in ears}
+    parts = [np.max([genre_map(logits[name], name) for name in ears], axis=0)]
+    for name in ears:
+        parts += [logits[name], np.asarray(outputs[name]["penultimate"], dtype=np.float32)]
+    return np.concatenate(parts, axis=-1).astype(np.float32)
 
 
-def input_parts(dims: int) -> dict[str, slice]:
-    """Where each of HEAD_INPUTS sits in a head input row of `dims` numbers (the last part takes the rest)."""
-    sizes = _sizes({"tags": len(MSD_TAGS), HEAD_INPUTS[-1]: 0})
-    sizes[HEAD_INPUTS[-1]] = dims - sum(sizes[name] for name in HEAD_INPUTS[:-1])
+def input_parts(ears: Sequence[str]) -> dict[str, slice]:
+    """Where each part of `head_layout(ears)` sits in a head input row."""
+    sizes = {GENRE_MAP: len(GENRES)}
+    for name in ears:
+        sizes[f"{name}:tags"], sizes[f"{name}:penultimate"] = len(ear(name).tags), ear(name).embedding
     parts, start = {}, 0
-    for name in HEAD_INPUTS:
-        parts[name] = slice(start, start + sizes[name])
-        start += sizes[name]
+    for part in head_layout(ears):
+        parts[part] = slice(start, start + sizes[part])
+        start += sizes[part]
     return parts
 
 
-def _sizes(output_dims: Mapping[str, int]) -> dict[str, int]:
-    """Numbers per segment of each of HEAD_INPUTS, for musicnn outputs of these sizes."""
-    return {name: len(GENRES) if name == "genre_map" else output_dims[name] for name in HEAD_INPUTS}
+def input_dims(ears: Sequence[str]) -> int:
+    """Numbers per segment `head_inputs` gives for the ears `ears`."""
+    return max(part.stop for part in input_parts(ears).values())
 
 
 def song_rows(inputs: np.ndarray, silent: Sequence[bool] | np.ndarray) -> np.ndarray:
@@ -120,14 +131,15 @@ def files(model_dir: Path = MODEL_DIR) -> tuple[Path, Path]:
     return Path(model_dir) / HEAD_JSON, Path(model_dir) / HEAD_WEIGHTS
 
 
-def load_head(model_dir: Path = MODEL_DIR, dims: int | None = None) -> InferenceModel:
+def load_head(model_dir: Path = MODEL_DIR, ears: Sequence[str] | None = None) -> InferenceModel:
     """The trained head from `model_dir`, ready to run. Raises ModelFilesError if it is missing, does not output
-    HEAD_CLASSES, or does not read `dims` numbers per segment (when given)."""
+    HEAD_CLASSES, or does not read `input_dims(ears)` numbers per segment (when given)."""
     model = load_keras(*files(model_dir))
     if model.output_shape[-1] != len(HEAD_CLASSES):
         raise ModelFilesError(f"{HEAD_JSON} in {model_dir} does not output the {len(GENRES)} genres and 'outside': "
                               f"retrain it with `python -m codeFeature.train`.")
-    if dims is not None and model.input_shape[-1] != dims:
+    if ears is not None and model.input_shape[-1] != input_dims(ears):
         raise ModelFilesError(f"{HEAD_JSON} in {model_dir} reads {model.input_shape[-1]} numbers per segment, not "
-                              f"{dims} ({' + '.join(HEAD_INPUTS)}): retrain it with `python -m codeFeature.train`.")
+                              f"{input_dims(ears)} ({' + '.join(head_layout(ears))}): retrain it with "
+                              f"`python -m codeFeature.train`.")
     return InferenceModel(model)

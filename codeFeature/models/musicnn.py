@@ -1,7 +1,8 @@
-"""musicnn (MSD) in Keras 3: the network, its output names, and loading the converted files from class_xls/.
+"""The musicnn network in Keras 3 (the MSD- and the MTT-trained ones share it): its graph and output names.
 
 The architecture is Pons & Serra's "musicnn" (ISMIR 2019 LBD), trained by them on the Million Song Dataset's 50
-most frequent tags; `musicnn_convert` copies their weights into this graph. Input: (187, 96) log-mel patches from
+most frequent tags (and, as another network, on MagnaTagATune's); `musicnn_convert` copies their weights into this
+graph, and models/ears.py loads it. Input: (187, 96) log-mel patches from
 `feature_extractor_musicnn`. Every convolution is Conv -> ReLU -> BatchNorm (epsilon 1e-3).
 - front-end: input BN; timbral convs 7x38 and 7x67 (204 filters; time padded 3/3, valid) and temporal convs 128x1,
   64x1, 32x1 (51 filters, same), each max-pooled over the whole frequency axis -> (187, 561);
@@ -12,20 +13,7 @@ The model's outputs are named in OUTPUTS: the tag likelihoods and the embeddings
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from codeFeature.config import (
-    MODEL_DIR,
-    MSD_TAGS,
-    MUSICNN_FRAMES,
-    MUSICNN_INPUT_SHAPE,
-    MUSICNN_JSON,
-    MUSICNN_N_MELS,
-    MUSICNN_WEIGHTS,
-)
-from codeFeature.errors import ModelFilesError
-from codeFeature.models.keras_files import load_keras
-from codeFeature.models.runtime import InferenceModel
+from codeFeature.config import MSD_TAGS, MUSICNN_FRAMES, MUSICNN_INPUT_SHAPE, MUSICNN_N_MELS
 
 OUTPUTS = ("tags", "penultimate", "pooled")  # (n, 50) sigmoid, (n, 200) embedding, (n, 1506) pooled features
 
@@ -45,8 +33,9 @@ def _conv_block(x, filters: int, kernel: tuple[int, int], name: str, padding: st
     return keras.layers.Reshape((MUSICNN_FRAMES, filters), name=f"{name}_squeeze")(x)
 
 
-def build_musicnn():
-    """The untrained keras.Model; layer names are the ones `musicnn_convert.CHECKPOINT_NAMES` maps weights onto."""
+def build_musicnn(tags: int = len(MSD_TAGS), name: str = "musicnn_msd"):
+    """The untrained keras.Model with `tags` outputs; layer names are the ones `musicnn_convert.CHECKPOINT_NAMES` maps
+    weights onto."""
     import keras
 
     layers = keras.layers
@@ -77,19 +66,5 @@ def build_musicnn():
     x = layers.BatchNormalization(epsilon=_BN_EPSILON, name="pooled_bn")(pooled)
     x = layers.Dense(_BACKEND_UNITS, activation="relu", name="penultimate_dense")(x)
     penultimate = layers.BatchNormalization(epsilon=_BN_EPSILON, name="penultimate")(x)
-    tags = layers.Dense(len(MSD_TAGS), activation="sigmoid", name="tags")(penultimate)
-    return keras.Model(patches, {"tags": tags, "penultimate": penultimate, "pooled": pooled}, name="musicnn_msd")
-
-
-def files(model_dir: Path) -> tuple[Path, Path]:
-    """(architecture JSON, weights) paths of the converted musicnn in `model_dir`."""
-    return Path(model_dir) / MUSICNN_JSON, Path(model_dir) / MUSICNN_WEIGHTS
-
-
-def load_musicnn(model_dir: Path = MODEL_DIR) -> InferenceModel:
-    """The converted musicnn from `model_dir`, ready to run ({output name: (n, dims)} for (n, 187, 96) patches).
-    Raises ModelFilesError if missing or not musicnn."""
-    model = load_keras(*files(model_dir), hint="Convert it with `python -m codeFeature.training.musicnn_convert`.")
-    if tuple(model.input_shape[1:]) != MUSICNN_INPUT_SHAPE or set(model.output) != set(OUTPUTS):
-        raise ModelFilesError(f"{MUSICNN_JSON} in {model_dir} is not the musicnn network this project expects.")
-    return InferenceModel(model)
+    likelihoods = layers.Dense(tags, activation="sigmoid", name="tags")(penultimate)
+    return keras.Model(patches, {"tags": likelihoods, "penultimate": penultimate, "pooled": pooled}, name=name)

@@ -11,7 +11,8 @@ Per track the cache holds, for every augmentation variant (see `augment.VARIANTS
 - `eval`: the segments the app would judge (ten for a full clip, cut exactly as serving cuts them; one looped
   excerpt for a track that only has an excerpt), and
 - `crops`: random 3-s crops at any offset, for training;
-as MFCCs in one file, and as musicnn's outputs (`eval_<output>`, `crops_<output>`) in another. Both are computed
+as MFCCs in one file, and as each pretrained network's outputs (`eval_<output>`, `crops_<output>`) in one file per
+network (models/ears.py). Both are computed
 from the same audio (`variant_audio`) and keyed on the files' contents and every setting that shapes them.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 from codeFeature.audio import audio_io, segmenting
 from codeFeature.config import (
     AUDIO_EXTENSIONS,
+    EARS,
     GENRES,
     HOP_LENGTH,
     MODEL_DIR,
@@ -45,21 +47,22 @@ from codeFeature.errors import DatasetError, GenreClassifierError
 from codeFeature.feature_extractor_cnn import mfcc_features
 from codeFeature.feature_extractor_musicnn import musicnn_features
 from codeFeature.hashing import file_hash
-from codeFeature.models import musicnn
+from codeFeature.models.ears import ear, load_ear
 from codeFeature.models.runtime import InferenceModel
 from codeFeature.training import augment
 
 CLIPS_DIR, EXCERPTS_DIR, SPLITS_DIR = "genres_original", "excerpts_2to3s", "splits"
 CLIP_CROPS, EXCERPT_CROPS = 12, 3  # random crops per variant
 _FEATURE_VERSION = 2  # bump when the cached MFCC arrays change meaning
-_MUSICNN_VERSION = 3  # ... the cached musicnn outputs
+_MUSICNN_VERSION = 3  # ... the cached outputs of a pretrained network
 
 
 @dataclass(frozen=True)
 class Track:
-    """One track: its id, genre, full clip and/or short excerpt, its artist-filtered split (GTZAN), its artist and
-    whether its label is borderline (real songs) where known. An outside song's `genre` is not one of GENRES
-    (realsongs.discover_outside) and it has no `label`."""
+    """One track: its id, genre, full clip and/or short excerpt, its artist-filtered split (GTZAN), its artist,
+    whether its label is borderline (real songs) and where it comes from (real songs: the repository, `source_repo`;
+    None for GTZAN) where known. An outside song's `genre` is not one of GENRES (realsongs.discover_outside) and it
+    has no `label`."""
 
     track_id: str
     genre: str
@@ -68,6 +71,7 @@ class Track:
     split: str | None = None
     artist: str | None = None
     doubt: bool = False  # a real song whose label is borderline (realsongs' `doubt` column)
+    source: str | None = None
 
     @property
     def label(self) -> int:
@@ -131,15 +135,15 @@ def _read_splits(folder: Path) -> dict[str, str]:
     return splits
 
 
-FEATURE_KINDS = ("mfcc", "musicnn")  # the CNN's MFCC matrices; musicnn's outputs (see musicnn.OUTPUTS)
+FEATURE_KINDS = ("mfcc", *EARS)  # the CNN's MFCC matrices; each pretrained network's outputs (models/ears.py)
 
 
 def load_features(tracks: list[Track], cache_dir: Path, seed: int = 0, workers: int | None = None, log=print,
                   kind: str = "mfcc", output: str = "penultimate") -> tuple[list[Track], list[TrackFeatures]]:
     """Features of `tracks`, computed in `workers` processes where not cached in `cache_dir`.
 
-    `kind` "mfcc" gives (variants, segments, 130, 13, 1) MFCCs; "musicnn" gives (variants, segments, dims) of the
-    musicnn output named `output`. Returns the tracks that could be read and their features, in order; a file that
+    `kind` "mfcc" gives (variants, segments, 130, 13, 1) MFCCs; a network of config.EARS gives (variants, segments,
+    dims) of its output named `output`. Returns the tracks that could be read and their features, in order; a file that
     cannot be decoded (GTZAN has a corrupt one in some copies) is logged with its reason and left out."""
     if kind not in FEATURE_KINDS:
         raise ValueError(f"kind must be one of {FEATURE_KINDS}")
@@ -174,9 +178,9 @@ def load_features(tracks: list[Track], cache_dir: Path, seed: int = 0, workers: 
 def _cache_key(track: Track, seed: int, kind: str = "mfcc") -> str:
     """The cache file's key: every setting that shapes `kind`'s features, and the contents of the files read."""
     parts: list[object]
-    if kind == "musicnn":
+    if kind != "mfcc":
         parts = [kind, _MUSICNN_VERSION, seed, SAMPLE_RATE, CLIP_CROPS, EXCERPT_CROPS, list(augment.VARIANTS),
-                 _file_digest(musicnn.files(MODEL_DIR)[1])]
+                 _file_digest(ear(kind).files(MODEL_DIR)[1])]
     else:
         parts = [_FEATURE_VERSION, seed, SAMPLE_RATE, N_MFCC, N_FFT, HOP_LENGTH, N_MELS, CLIP_CROPS, EXCERPT_CROPS,
                  list(augment.VARIANTS)]
@@ -202,7 +206,7 @@ def _compute_and_store(job: tuple[Track, Path, int, str]) -> str | None:
     track, path, seed, kind = job
     try:
         arrays = (compute_track_features(track, seed).__dict__ if kind == "mfcc"
-                  else compute_track_embeddings(track, seed))
+                  else compute_track_embeddings(track, seed, kind))
     except GenreClassifierError as exc:
         return f"{track.clip or track.excerpt}: {exc}"
     tmp = path.with_suffix(".tmp.npz")
@@ -244,24 +248,25 @@ def compute_track_features(track: Track, seed: int) -> TrackFeatures:
     return TrackFeatures(np.stack(evals).astype(np.float16), np.stack(crops).astype(np.float16), np.stack(silent))
 
 
-def compute_track_embeddings(track: Track, seed: int) -> dict[str, np.ndarray]:
-    """musicnn outputs of one track for every variant, as {"eval_<output>": (variants, segments, dims)} in
-    float16, for every output in musicnn.OUTPUTS, and "silent" (variants, segments). The genre head learns from whole
-    songs (their judged segments), never from random crops, so "crops_<output>" is kept empty: (variants, 0, dims)."""
-    model = _musicnn_model()
+def compute_track_embeddings(track: Track, seed: int, name: str = "musicnn") -> dict[str, np.ndarray]:
+    """The outputs of the pretrained network `name` for one track and every variant, as {"eval_<output>": (variants,
+    segments, dims)} in float16, for every output of the network, and "silent" (variants, segments). The genre head
+    learns from whole songs (their judged segments), never from random crops, so "crops_<output>" is kept empty:
+    (variants, 0, dims)."""
+    model = _ear_model(name)
     audio_per_variant = list(variant_audio(track, seed))
     per_variant = [model(musicnn_features(e)) for e, _ in audio_per_variant]
     arrays = {"silent": np.stack([segmenting.is_silent(e) for e, _ in audio_per_variant])}
-    for output in musicnn.OUTPUTS:
+    for output in model.names:
         arrays[f"eval_{output}"] = np.stack([e[output] for e in per_variant]).astype(np.float16)
         arrays[f"crops_{output}"] = arrays[f"eval_{output}"][:, :0]
     return arrays
 
 
-@lru_cache(maxsize=1)
-def _musicnn_model() -> InferenceModel:
-    """This worker's musicnn, compiled as served (models.runtime)."""
-    return musicnn.load_musicnn(MODEL_DIR)
+@lru_cache(maxsize=None)
+def _ear_model(name: str) -> InferenceModel:
+    """This worker's network `name`, compiled as served (models.runtime)."""
+    return load_ear(name, MODEL_DIR)
 
 
 def _random_crops(song: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:

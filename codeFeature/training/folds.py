@@ -1,7 +1,8 @@
 """Cross-validation folds over tracks, one rule for every split the training command makes (its evaluation runs
 and the genre head's inner selection): GTZAN tracks stratified by genre; real songs (and songs of none of the ten)
 grouped by artist, so no artist is ever on both sides, and stratified by genre where there are enough. Also the
-evaluation runs themselves (`evaluation_jobs`): which tracks each trains on and holds out."""
+evaluation runs themselves (`evaluation_jobs`): which tracks each trains on and holds out, including one run per
+source group that holds that whole source out (leave-one-source-out)."""
 from __future__ import annotations
 
 import warnings
@@ -14,17 +15,28 @@ from codeFeature.errors import DatasetError
 from codeFeature.training.track_data import TrackData
 
 
+SOURCE_RUN = "source:"  # the name of a leave-one-source-out run: this, then the source group held out
+
+
 class Job(NamedTuple):
-    """One evaluation run: its name ("split", "cv1", ...), the tracks it trains on and those it holds out."""
+    """One evaluation run: its name ("split", "cv1", ..., "source:GTZAN", ...), the tracks it trains on and those it
+    holds out."""
 
     name: str
     train_idx: np.ndarray
     test_idx: np.ndarray
 
 
-def evaluation_jobs(data: TrackData, folds: int, use_split: bool, seed: int = 0) -> list[Job]:
+def family(name: str) -> str:
+    """The kind of evaluation run a run's `name` is: "split", "cv" or "source"."""
+    return "split" if name == "split" else "source" if name.startswith(SOURCE_RUN) else "cv"
+
+
+def evaluation_jobs(data: TrackData, folds: int, use_split: bool, seed: int = 0, by_source: bool = True) -> list[Job]:
     """The evaluation runs: "split" (artist-filtered lists, if the data has them and `use_split`; it also trains on
-    every real song), then "cv1".."cvK" (`track_folds` over every track, when `folds` >= 2)."""
+    every real song), then "cv1".."cvK" (`track_folds` over every track, when `folds` >= 2), then (`by_source`, when
+    the tracks come from two source groups or more) "source:<group>" per source group (data.sources): trained on
+    every other source, judged on that one."""
     jobs = []
     gtzan, others = np.flatnonzero(data.gtzan), np.flatnonzero(~data.gtzan)
     if use_split:
@@ -35,6 +47,10 @@ def evaluation_jobs(data: TrackData, folds: int, use_split: bool, seed: int = 0)
     if folds >= 2:
         splits = track_folds(np.arange(len(data.tracks)), data.labels, data.gtzan, data.artists, folds, seed)
         jobs += [Job(f"cv{k + 1}", train, test) for k, (train, test) in enumerate(splits)]
+    groups = sorted(set(data.sources))
+    if by_source and len(groups) > 1:
+        jobs += [Job(f"{SOURCE_RUN}{group}", np.flatnonzero(data.sources != group),
+                     np.flatnonzero(data.sources == group)) for group in groups]
     return jobs
 
 

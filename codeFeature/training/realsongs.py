@@ -1,6 +1,6 @@
 """The real-song set: recordings that are not GTZAN, labelled with genre and artist (the `shared/realsongs` layout).
 
-    <folder>/labels.csv       columns file, genre, artist, doubt, ... (file: a path relative to <folder>)
+    <folder>/labels.csv       columns file, genre, artist, doubt, source_repo, ... (file: relative to <folder>)
     <folder>/audio/*.opus
     <folder>/outside.csv      songs of none of the ten genres: file, outside_genre, artist, ... (optional)
     <folder>/outside/*.opus
@@ -21,6 +21,7 @@ LABELS_CSV = "labels.csv"
 OUTSIDE_CSV = "outside.csv"
 TRACK_PREFIX = "real."
 OUTSIDE_PREFIX = "outside."
+UNKNOWN_SOURCE = "unnamed source"  # a song whose row names no source_repo
 
 
 def discover(folder: Path) -> list[Track]:
@@ -61,7 +62,8 @@ def _read(folder: Path, name: str, genre_column: str, prefix: str) -> list[Track
         if not path.is_file():
             raise DatasetError(f"{labels}:{number}: no file {path}.")
         tracks.append(Track(f"{prefix}{path.stem}", genre, clip=path, artist=artist or path.stem,
-                            doubt=bool((row.get("doubt") or "").strip())))
+                            doubt=bool((row.get("doubt") or "").strip()),
+                            source=(row.get("source_repo") or "").strip() or UNKNOWN_SOURCE))
     if not tracks:
         raise DatasetError(f"{labels} lists no songs.")
     return sorted(tracks, key=lambda track: track.track_id)

@@ -9,6 +9,7 @@ import numpy as np
 from codeFeature.config import GENRES
 from codeFeature.training import realsongs
 from codeFeature.training.dataset import Track, TrackFeatures
+from codeFeature.training.sources import source_groups
 
 OUTSIDE_LABEL = len(GENRES)  # the label of a song of none of the ten genres
 
@@ -17,7 +18,8 @@ OUTSIDE_LABEL = len(GENRES)  # the label of a song of none of the ten genres
 class TrackData:
     """Per track (same order throughout): `tracks`, `features` (the CNN's MFCC inputs), `labels` (genre index, or
     OUTSIDE_LABEL), `pools` (every cached segment of every variant, float16: what training crops are drawn from),
-    `real` (a labelled real song, not GTZAN) and `outside` (a real song of none of the ten genres)."""
+    `real` (a labelled real song, not GTZAN), `outside` (a real song of none of the ten genres) and `sources` (its
+    source group, sources.source_groups)."""
 
     tracks: list[Track]
     features: list[TrackFeatures]
@@ -25,6 +27,7 @@ class TrackData:
     pools: list[np.ndarray]
     real: np.ndarray
     outside: np.ndarray
+    sources: np.ndarray
 
     @classmethod
     def build(cls, tracks: list[Track], features: list[TrackFeatures]) -> TrackData:
@@ -34,7 +37,7 @@ class TrackData:
         outside = np.array([realsongs.is_outside(t) for t in tracks], dtype=bool)
         labels = np.array([OUTSIDE_LABEL if o else t.label for t, o in zip(tracks, outside)], dtype=int)
         real = np.array([realsongs.is_real(t) for t in tracks], dtype=bool)
-        return cls(tracks, features, labels, pools, real, outside)
+        return cls(tracks, features, labels, pools, real, outside, source_groups(tracks))
 
     @property
     def gtzan(self) -> np.ndarray:

@@ -3,9 +3,9 @@
     python -m codeFeature.train --data ../shared/gtzan --realsongs ../shared/realsongs   # what made class_xls/
     python -m codeFeature.train --data genres_original --folds 0  # just train, fixed number of epochs
 
-Engines: the MFCC CNN (trained here), the genre head over musicnn's pretrained outputs (trained here, its design
-chosen inside each run's training tracks, see fit_head), and their ensemble (weight chosen here from held-out
-predictions).
+Engines: the MFCC CNN (trained here), the genre head over the pretrained networks' outputs (models/ears.py;
+trained here, which networks it reads and its design chosen inside each run's training tracks, see fit_head), and
+their ensemble (weight chosen here from held-out predictions).
 
 Evaluation never puts segments of one track on both sides: tracks are the unit of every split (folds.track_folds).
 1. `cv`: k folds over GTZAN tracks (stratified) and, with --realsongs, over the real songs and the songs of none of
@@ -14,6 +14,10 @@ Evaluation never puts segments of one track on both sides: tracks are the unit o
    trains on every real song.
 3. `realsongs` (the cv runs' held-out real songs, also without the `doubt` rows) and `outside` (their held-out songs
    of none of the ten: how many the engine calls "not sure").
+4. `sources`: leave-one-source-out, one run per source group (sources.source_groups: GTZAN, each real-song
+   repository with 30 songs or more, the smaller ones together), trained on every other source and judged on it.
+The genre head's runs also give the ablation: the same runs for every set of networks, each with its own best
+design (metrics.json: engines.musicnn.ablation).
 Each CNN run stops early on a track-level score (macro recall over the original and augmented versions of an inner
 validation set of tracks, after at least `min_epochs`). The shipped CNN is then trained on every track for the
 median of the runs' best epoch counts. The genre head is evaluated on the same runs. Every engine's "not sure"
@@ -41,30 +45,28 @@ import numpy as np
 
 from codeFeature.config import (
     CONFUSION_PNG,
+    EAR_OUTPUTS,
+    EARS,
     ENGINES_JSON,
     GENRES,
-    HEAD_INPUTS,
     HEAD_JSON,
     HEAD_WEIGHTS,
     METRICS_JSON,
     MODEL_DIR,
     MODEL_JSON,
     MODEL_WEIGHTS,
-    MUSICNN_JSON,
     MUSICNN_LICENSE,
-    MUSICNN_WEIGHTS,
     PROJECT_DIR,
 )
 from codeFeature.engine.card import SCHEMA, read_card
 from codeFeature.engine.confidence import Thresholds
 from codeFeature.engine.settings import EngineSettings, feature_settings
 from codeFeature.errors import DatasetError, GenreClassifierError, ModelFilesError
-from codeFeature.models import musicnn
 from codeFeature.models.cnn import save_model
+from codeFeature.models.ears import ear
 from codeFeature.models.genre_head import files as head_files
-from codeFeature.models.genre_head import head_inputs
+from codeFeature.models.genre_head import head_layout
 from codeFeature.models.keras_files import save_keras
-from codeFeature.models.musicnn import files as musicnn_files
 from codeFeature.training import (
     dataset,
     evaluate,
@@ -76,33 +78,35 @@ from codeFeature.training import (
 from codeFeature.training.fit_cnn import TrainSettings, one_tensorflow_thread
 from codeFeature.training.folds import evaluation_jobs
 from codeFeature.training.metrics import Run
+from codeFeature.training.sources import source_of
 from codeFeature.training.track_data import TrackData
 
 
 def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_split: bool = True,
           epochs: int | None = None, settings: TrainSettings = TrainSettings(), workers: int | None = None,
-          command: str | None = None, musicnn: bool = True, realsongs_dir: Path | None = None, log=print) -> dict:
+          command: str | None = None, musicnn: bool = True, realsongs_dir: Path | None = None,
+          ears: tuple[str, ...] = EARS, log=print) -> dict:
     """The whole pipeline (see the module doc) into `out_dir`; returns metrics.json's content.
 
     With `realsongs_dir`, its songs (and those of its outside.csv) are trained on and evaluated as described in the
-    module doc. With `musicnn` (and musicnn_msd.* in class_xls/), the genre head is trained and evaluated on the
-    same runs as the CNN, and the ensemble weight, the default engine and every engine's "not sure" rule are chosen
-    from the held-out predictions."""
+    module doc. With `musicnn` (and the networks `ears` in class_xls/), the genre head is trained and evaluated on
+    the same runs as the CNN, reading the subset of `ears` its nested selection chooses, and the ensemble weight,
+    the default engine and every engine's "not sure" rule are chosen from the held-out predictions."""
     started = time.perf_counter()
     one_tensorflow_thread()  # before any TensorFlow work here, so a rerun gives the same weights
-    missing = [path for path in musicnn_files(MODEL_DIR) if not path.is_file()]
+    missing = [path for name in ears for path in ear(name).files(MODEL_DIR) if not path.is_file()]
     if musicnn and missing:
         raise ModelFilesError(f"{missing[0]} is missing: convert musicnn with `python -m "
                               f"codeFeature.training.musicnn_convert`, or train the CNN alone with --no-musicnn.")
-    data, head_data = load_data(data_dir, realsongs_dir, cache_dir, settings.seed, workers, musicnn, log)
+    data, head_data = load_data(data_dir, realsongs_dir, cache_dir, settings.seed, workers, ears if musicnn else (),
+                                log)
     jobs = evaluation_jobs(data, folds, use_split, settings.seed)
     runs = {"cnn": fit_cnn.evaluate(jobs, data, settings, workers, log)}
+    ablation: dict[tuple[str, ...], list[Run]] = {}
     if head_data is not None:
-        log(f"genre head: {len(jobs)} runs, each choosing among {len(fit_head.DESIGNS)} designs by inner CV")
-        runs["musicnn"] = [fit_head.run(job.name, head_data, job.train_idx, job.test_idx, settings.seed)
-                           for job in jobs]
+        runs["musicnn"], ablation = fit_head.evaluate(jobs, head_data, settings.seed, workers, log)
     engines = fit_final(data, head_data, runs, settings, epochs, out_dir, log)
-    default, weight, rules = judge(data, runs, engines)
+    default, weight, rules = judge(data, runs, engines, ablation)
     report = write(out_dir, data, engines, default, weight, rules, {"data": data_dir, "realsongs": realsongs_dir},
                    command)
     report["total_seconds"] = round(time.perf_counter() - started, 1)
@@ -111,9 +115,9 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
 
 
 def load_data(data_dir: Path, realsongs_dir: Path | None, cache_dir: Path, seed: int, workers: int | None,
-              with_musicnn: bool, log) -> tuple[TrackData, fit_head.HeadData | None]:
+              ears: tuple[str, ...], log) -> tuple[TrackData, fit_head.HeadData | None]:
     """Step 1: every track of the GTZAN-layout `data_dir` and the real-song folder, with its cached features: the
-    CNN's TrackData, and (with musicnn) the genre head's HeadData over the same tracks."""
+    CNN's TrackData, and (with `ears`) the genre head's HeadData of those networks' outputs over the same tracks."""
     tracks = dataset.discover(data_dir)
     real_tracks = realsongs.discover(realsongs_dir) if realsongs_dir is not None else []
     outside_tracks = realsongs.discover_outside(realsongs_dir) if realsongs_dir is not None else []
@@ -123,17 +127,17 @@ def load_data(data_dir: Path, realsongs_dir: Path | None, cache_dir: Path, seed:
             f"{len(outside_tracks)} of none of the ten genres")
     tracks, features = dataset.load_features(tracks + real_tracks + outside_tracks, cache_dir, seed, workers, log)
     data = TrackData.build(tracks, features)
-    if not with_musicnn:
+    if not ears:
         return data, None
-    return data, fit_head.HeadData(musicnn_inputs(tracks, cache_dir, seed, workers, log), data.labels, data.gtzan,
-                                   data.artists)
+    outputs, silent = ear_outputs(tracks, ears, cache_dir, seed, workers, log)
+    return data, fit_head.HeadData(outputs, silent, data.labels, data.gtzan, data.artists, data.sources)
 
 
 def fit_final(data: TrackData, head_data: fit_head.HeadData | None, runs: dict[str, list[Run]],
               settings: TrainSettings, epochs: int | None, out_dir: Path, log) -> dict:
     """Step 4: the shipped models, fitted on every track and saved into `out_dir`: the CNN for `epochs` (default:
-    the median of the runs' best epochs), the genre head of the design chosen by inner CV on every track. Returns
-    metrics.json's "engines" records of them (files, sizes, settings)."""
+    the median of the runs' best epochs), the genre head over the networks and of the design chosen by inner CV on
+    every track. Returns metrics.json's "engines" records of them (files, sizes, settings)."""
     genre_tracks = np.flatnonzero(~data.outside)
     final_epochs = epochs or (int(np.median([r.best_epoch for r in runs["cnn"]])) if runs["cnn"]
                               else settings.max_epochs)
@@ -153,21 +157,28 @@ def fit_final(data: TrackData, head_data: fit_head.HeadData | None, runs: dict[s
         everything = np.arange(len(data.tracks))
         log(f"choosing and fitting the final genre head on all {len(everything)} tracks")
         chosen = fit_head.select(head_data, everything, settings.seed)
-        head = fit_head.fit_linear(head_data, everything, chosen.settings).keras()
+        ears = chosen.chosen.ears
+        log(f"  chose {'+'.join(ears)}: {chosen.chosen.settings}")
+        head = fit_head.fit_linear(head_data, everything, ears, chosen.chosen.settings).keras()
         save_keras(head, *head_files(out_dir))
-        _copy_musicnn(out_dir)
-        engines["musicnn"] = {"files": [MUSICNN_JSON, MUSICNN_WEIGHTS, HEAD_JSON, HEAD_WEIGHTS],
-                              "head_parameters": int(head.count_params()), "head_inputs": list(HEAD_INPUTS),
-                              "settings": asdict(chosen.settings),
+        _copy_ears(out_dir)
+        engines["musicnn"] = {"files": [name for e in ears for name in (ear(e).json_name, ear(e).weights_name)]
+                              + [HEAD_JSON, HEAD_WEIGHTS],
+                              "ears": list(ears), "macs_per_segment": fit_head.ear_cost(ears),
+                              "head_parameters": int(head.count_params()), "head_inputs": list(head_layout(ears)),
+                              "settings": asdict(chosen.chosen.settings),
                               "designs": [asdict(d) for d in fit_head.DESIGNS],
+                              "ear_sets": [list(e) for e in fit_head.EAR_SETS],
                               "selection": {"final": chosen.record(),
                                             **{r.name: r.selection for r in runs["musicnn"]}}}
     return engines
 
 
-def judge(data: TrackData, runs: dict[str, list[Run]], engines: dict) -> tuple[str, float, dict[str, Thresholds]]:
+def judge(data: TrackData, runs: dict[str, list[Run]], engines: dict,
+          ablation: dict[tuple[str, ...], list[Run]] | None = None) -> tuple[str, float, dict[str, Thresholds]]:
     """Step 5: from the held-out predictions, the ensemble's musicnn weight (and its runs, added to `runs`), every
-    engine's "not sure" rule and figures (added to `engines`), and the default engine. Returns (default engine,
+    engine's "not sure" rule and figures (added to `engines`), the genre head's ablation (every set of networks'
+    figures on the same runs, added to engines["musicnn"]), and the default engine. Returns (default engine,
     weight, each engine's shipped rule)."""
     weight = 0.5
     if "musicnn" in runs:
@@ -179,6 +190,9 @@ def judge(data: TrackData, runs: dict[str, list[Run]], engines: dict) -> tuple[s
         per_run, rules[engine] = evaluate.choose_rules(data, engine_runs)
         engines[engine]["not_sure"] = {**asdict(rules[engine]), "per_run": {k: asdict(v) for k, v in per_run.items()}}
         engines[engine]["evaluation"] = evaluate.evaluate_runs(data, engine_runs, per_run)
+    if ablation:
+        engines["musicnn"]["ablation"] = {"+".join(ears): evaluate.ablation_row(data, ear_runs, fit_head.ear_cost(ears))
+                                          for ears, ear_runs in ablation.items()}
     default = evaluate.choose_default({engine: details["evaluation"] for engine, details in engines.items()})
     return default, weight, rules
 
@@ -187,7 +201,9 @@ def write(out_dir: Path, data: TrackData, engines: dict, default: str, weight: f
           sources: dict[str, Path | None], command: str | None) -> dict:
     """Step 6: engines.json and confusion.png into `out_dir` (beside the model files); returns metrics.json's content
     (of schema card.SCHEMA; the caller adds the total time and writes it)."""
-    EngineSettings(default, weight, {engine: asdict(rule) for engine, rule in rules.items()}).write(out_dir)
+    ears = tuple(engines["musicnn"]["ears"]) if "musicnn" in engines else ("musicnn",)
+    EngineSettings(default, weight, {engine: asdict(rule) for engine, rule in rules.items()}, ears=ears,
+                   head_inputs=head_layout(ears)).write(out_dir)
     tracks = data.tracks
     report = {
         "schema": SCHEMA,
@@ -199,7 +215,11 @@ def write(out_dir: Path, data: TrackData, engines: dict, default: str, weight: f
                      "artists": len({t.artist for t, r in zip(tracks, data.real) if r}),
                      "no_doubt": sum(not t.doubt for t, r in zip(tracks, data.real) if r),
                      "outside": int(data.outside.sum()),
-                     "per_genre": {g: sum(t.genre == g for t, r in zip(tracks, data.real) if r) for g in GENRES}}},
+                     "per_genre": {g: sum(t.genre == g for t, r in zip(tracks, data.real) if r) for g in GENRES}},
+                 "sources": {group: {"tracks": int(np.sum((data.sources == group) & ~data.outside)),
+                                     "outside": int(np.sum((data.sources == group) & data.outside)),
+                                     "of": sorted({source_of(t) for t, g in zip(tracks, data.sources) if g == group})}
+                             for group in sorted(set(data.sources))}},
         "genres": list(GENRES),
         "default_engine": default,
         "engines": engines,
@@ -213,24 +233,27 @@ def write(out_dir: Path, data: TrackData, engines: dict, default: str, weight: f
     return report
 
 
-def musicnn_inputs(tracks: list[dataset.Track], cache_dir: Path, seed: int, workers: int | None,
-                   log) -> list[dataset.TrackFeatures]:
-    """The genre head's inputs of every track's judged segments (genre_head.head_inputs; `crops` stay empty)."""
-    outputs = {}
-    for name in [name for name in musicnn.OUTPUTS if name == "tags" or name in HEAD_INPUTS]:
-        kept, outputs[name] = dataset.load_features(tracks, cache_dir, seed, workers, log, kind="musicnn",
-                                                    output=name)
-        if len(kept) != len(tracks):  # defensive: both read the same files, so both skip the same ones
-            raise DatasetError("The MFCC and musicnn features cover different tracks; clear the cache and retry.")
-    return [dataset.TrackFeatures(head_inputs({n: outputs[n][i].eval for n in outputs}),
-                                  head_inputs({n: outputs[n][i].crops for n in outputs}),
-                                  outputs["tags"][i].silent) for i in range(len(tracks))]
+def ear_outputs(tracks: list[dataset.Track], ears: tuple[str, ...], cache_dir: Path, seed: int, workers: int | None,
+                log) -> tuple[list[dict[str, dict[str, np.ndarray]]], list[np.ndarray]]:
+    """The cached outputs (config.EAR_OUTPUTS) of the networks `ears` for every track's judged segments: per track
+    {ear: {output: (variants, segments, dims)}}, and per track the (variants, segments) silence flags."""
+    outputs: list[dict[str, dict[str, np.ndarray]]] = [{name: {} for name in ears} for _ in tracks]
+    silent: list[np.ndarray] = []
+    for name in ears:
+        for output in EAR_OUTPUTS:
+            kept, features = dataset.load_features(tracks, cache_dir, seed, workers, log, kind=name, output=output)
+            if len(kept) != len(tracks):  # defensive: all read the same files, so all skip the same ones
+                raise DatasetError("The MFCC and network features cover different tracks; clear the cache and retry.")
+            for track, feature in zip(outputs, features):
+                track[name][output] = feature.eval
+            silent = [feature.silent for feature in features]
+    return outputs, silent
 
 
-def _copy_musicnn(out_dir: Path) -> None:
-    """Put the converted musicnn next to a head trained into another folder, so that folder is complete."""
+def _copy_ears(out_dir: Path) -> None:
+    """Put the converted networks next to a head trained into another folder, so that folder is complete."""
     if Path(out_dir).resolve() != MODEL_DIR.resolve():
-        for name in (MUSICNN_JSON, MUSICNN_WEIGHTS, MUSICNN_LICENSE):
+        for name in [*(n for e in EARS for n in (ear(e).json_name, ear(e).weights_name)), MUSICNN_LICENSE]:
             shutil.copyfile(MODEL_DIR / name, Path(out_dir) / name)
 
 
@@ -259,13 +282,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
     parser.add_argument("--no-musicnn", action="store_true",
                         help="train and evaluate the CNN only (no genre head, no ensemble)")
+    parser.add_argument("--ears", nargs="+", choices=EARS, default=list(EARS),
+                        help="the pretrained networks the genre head may read (default: all; training chooses which)")
     args = parser.parse_args(argv)
     settings = TrainSettings(max_epochs=args.max_epochs, min_epochs=min(args.min_epochs, args.max_epochs),
                              seed=args.seed)
     try:
         report = train(args.data, args.out, args.cache, args.folds, not args.no_split, args.epochs, settings,
                        args.workers, command=" ".join(["python -m codeFeature.train", *(argv or sys.argv[1:])]),
-                       musicnn=not args.no_musicnn, realsongs_dir=args.realsongs)
+                       musicnn=not args.no_musicnn, realsongs_dir=args.realsongs,
+                       ears=tuple(name for name in EARS if name in args.ears))
         card = read_card(args.out)  # what was written, read back as every surface reads it
     except GenreClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -278,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         if details.outside is not None:
             print(f"{engine} outside: not sure of {details.outside.not_sure:.0%} of {details.outside.tracks} songs "
                   f"of none of the ten genres")
+        for group, f in details.sources.items():
+            print(f"{engine} without {group}: {f.accuracy:.3f} of its {f.tracks} songs (top-3 {f.top3_accuracy:.3f}), "
+                  f"macro recall {f.macro_recall:.3f}")
     print(f"default engine: {card.default_engine}; wrote the model files and {args.out / METRICS_JSON} "
           f"in {report['total_seconds']:.0f} s")
     return 0
