@@ -18,6 +18,10 @@ def test_cards_of_the_shipped_models() -> None:
     cards = card.engines
     metrics = json.loads((MODEL_DIR / METRICS_JSON).read_text())
     assert set(cards) == set(ENGINES)
+    head = cards["musicnn"]
+    assert head.ears == tuple(metrics["engines"]["musicnn"]["ears"]) and head.ears
+    assert [row.ears for row in head.ablation if row.shipped] == [head.ears]
+    assert {"+".join(row.ears) for row in head.ablation} == set(metrics["engines"]["musicnn"]["ablation"])
     assert (card.default_engine, card.gtzan_tracks) == (metrics["default_engine"], metrics["data"]["tracks"])
     for engine, card in cards.items():
         evaluation = metrics["engines"][engine]["evaluation"]
@@ -37,6 +41,13 @@ def test_cards_of_the_shipped_models() -> None:
         assert (real.no_doubt_accuracy, real.no_doubt_tracks) == (evaluation["realsongs"]["no_doubt"]["accuracy"],
                                                                    evaluation["realsongs"]["no_doubt"]["n"])
         assert card.outside.tracks == evaluation["outside"]["n"] == 60
+        sources = evaluation["sources"]
+        assert list(card.sources) == list(sources) and "GTZAN" in card.sources
+        for group, figures in card.sources.items():
+            assert (figures.tracks, figures.accuracy) == (sources[group]["original"]["track"]["n"],
+                                                          sources[group]["original"]["track"]["accuracy"])
+        assert set(card.sources_outside) == {g for g, summary in sources.items() if "outside" in summary}
+        assert sum(o.tracks for o in card.sources_outside.values()) == 60
         words = card.in_words()
         assert f"{real.accuracy:.0%} of {real.tracks} real songs" in words and f"{card.outside.not_sure:.0%}" in words
 

@@ -12,11 +12,11 @@ from conftest import synth_song, write_audio
 from codeFeature.config import (
     ENGINES,
     GENRES,
+    HEAD_JSON,
     MODEL_DIR,
     MODEL_JSON,
     MODEL_WEIGHTS,
     MSD_TAGS,
-    MUSICNN_JSON,
     N_SEGMENTS,
     SAMPLE_RATE,
     SERVING_BACKEND,
@@ -125,7 +125,7 @@ def test_unknown_engine_or_missing_files(tmp_path: Path) -> None:
         GenreClassifier(tmp_path)
     folder = tmp_path / "models"
     shutil.copytree(MODEL_DIR, folder)
-    (folder / MUSICNN_JSON).write_text("{damaged")
+    (folder / HEAD_JSON).write_text("{damaged")
     assert GenreClassifier(folder, "cnn").engine == "cnn"  # an engine loads only its own files
     with pytest.raises(ModelFilesError, match="could not be loaded"):
         GenreClassifier(folder, engine="musicnn")

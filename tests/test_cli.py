@@ -130,10 +130,10 @@ def test_folder_input_and_bad_file_in_human_mode(tmp_path: Path) -> None:
 def test_missing_model_file_exits_2_with_a_message(tmp_path: Path, inputs: dict[str, Path]) -> None:
     folder = tmp_path / "models"
     shutil.copytree(MODEL_DIR, folder)
-    (folder / "musicnn_msd.weights.h5").unlink()
+    (folder / "genre_head.weights.h5").unlink()
     result = run_cli("--model-dir", str(folder), str(inputs["mp3"]))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "A model file named in" in result.stderr and "musicnn_msd.weights.h5" in result.stderr
+    assert "A model file named in" in result.stderr and "genre_head.weights.h5" in result.stderr
 
 
 def test_every_command_stops_at_start_on_an_unreadable_model_folder_with_one_message(

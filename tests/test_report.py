@@ -26,6 +26,12 @@ def test_table_has_every_genre_and_both_evaluations(capsys) -> None:
     assert all(row.split(" | ")[6].endswith(")") for row in rows)  # the rows without `doubt`, with their count
     outside = [line for line in out.splitlines() if line.startswith("| ") and "| 60 |" in line]
     assert len(outside) == 3  # every engine on the 60 songs of none of the ten genres
+    lines = out.splitlines()
+    assert lines[0].startswith("| engine | held-out source")  # the report leads with the per-source table
+    by_source = [line for line in lines if line.startswith("| ") and "| GTZAN |" in line]
+    assert len(by_source) == 3  # every engine, GTZAN held out
+    ablation = [line for line in lines if "(shipped)" in line]
+    assert len(ablation) == 1 and " G |" in ablation[0]  # the ablation names the shipped set and its cost
 
 
 def test_missing_metrics(tmp_path: Path, capsys) -> None:

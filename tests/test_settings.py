@@ -11,12 +11,17 @@ from codeFeature.config import ENGINES_JSON, MODEL_DIR
 from codeFeature.engine.confidence import Thresholds
 from codeFeature.engine.settings import EngineSettings, feature_settings
 from codeFeature.errors import ModelFilesError
+from codeFeature.models.genre_head import head_layout
 
 
 def test_round_trip_and_thresholds(tmp_path: Path) -> None:
-    EngineSettings("musicnn", 0.9, {"musicnn": {"min_margin": 0.3, "max_outside": 0.4}}).write(tmp_path)
+    ears = ("musicnn", "msd_vgg")
+    EngineSettings("musicnn", 0.9, {"musicnn": {"min_margin": 0.3, "max_outside": 0.4}}, ears=ears,
+                   head_inputs=head_layout(ears)).write(tmp_path)
     read = EngineSettings.read(tmp_path)
-    assert read.default_engine == "musicnn" and read.musicnn_weight == 0.9
+    assert read.default_engine == "musicnn" and read.musicnn_weight == 0.9 and read.ears == ears
+    assert read.head_inputs == ("genre_map", "musicnn:tags", "musicnn:penultimate", "msd_vgg:tags",
+                                "msd_vgg:penultimate")
     assert read.thresholds("musicnn") == Thresholds(0.3, 0.4) and read.thresholds("cnn") == Thresholds()
 
 
@@ -34,10 +39,12 @@ def test_a_missing_file_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("change,message", [
     ({"features": {**feature_settings(), "sample_rate": 44100}}, "other features"),
-    ({"head_inputs": ["tags", "penultimate"]}, "other features"),
+    ({"head_inputs": ["tags", "penultimate"]}, "other features"),  # a layout other than the ears'
+    ({"ears": ["openl3"], "head_inputs": ["genre_map", "openl3:tags", "openl3:penultimate"]}, "other features"),
+    ({"ears": []}, "other features"),
     ({"default_engine": "svm"}, "unknown default engine"),
     ({"surprise": 1}, "not written by this version"),
-    ({"schema": 1}, "schema 1, this code reads 2"),  # written by an older training command
+    ({"schema": 2}, "schema 2, this code reads 3"),  # written by an older training command
     ({"not_sure": {"cnn": {"margin": 0.3}}}, "cannot read"),
 ])
 def test_models_for_other_settings_are_refused(tmp_path: Path, change: dict, message: str) -> None:
