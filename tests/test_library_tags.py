@@ -26,7 +26,9 @@ from codeFeature.tagging.library_tags import (
     SAME,
     UNDO,
     UNSURE,
+    Flags,
     TagOptions,
+    decide,
     genre_of,
     last_changes,
     tag_library,
@@ -110,6 +112,20 @@ def test_unsure_files_are_tagged_only_when_asked_and_min_probability_raises_the_
     assert actions(strict)["untagged.mp3"] == UNSURE
     report = tag_library(out, [files["unsure.opus"]], TagOptions(include_unsure=True), write=True)
     assert report.changed == 1 and read_genres(files["unsure.opus"]) == ("Hip-Hop",)
+
+
+def test_keep_existing_keeps_the_owners_own_values_and_the_hints_name_the_callers_flags() -> None:
+    """decide, the rule the batch job and the beets plugin share, on genre values given as they are."""
+    probs, as_is = probabilities("rock", "pop"), tuple
+    keep = TagOptions(overwrite=True, keep_existing=True, genres=2)
+    assert decide(True, probs, ("Post-Punk", "Jazz"), keep, "x", as_is).wanted == ("Post-Punk", "Rock", "Pop")
+    assert decide(True, probs, ("Post-Punk",), TagOptions(overwrite=True), "x", as_is).action == KEEP
+    assert decide(True, probs, ("Post-Punk", "Rock"), TagOptions(overwrite=True, keep_existing=True), "x",
+                  as_is).action == SAME
+    beets = TagOptions(flags=Flags(include_unsure="-u", overwrite="-f", overwrite_any=None))
+    assert decide(False, probs, (), beets, "x", as_is).why.endswith("-u tags it")
+    assert decide(True, probs, ("Jazz",), beets, "x", as_is).why == "has Jazz (-f replaces it)"
+    assert decide(True, probs, ("Post-Punk",), beets, "x", as_is).why.endswith("not one of the ten genres; kept)")
 
 
 def test_wanted_genres_and_the_ten_genre_spellings() -> None:

@@ -3,7 +3,8 @@
 Rules (what `plan` decides for one file):
 - a file with no genre tag is *filled* with its genres;
 - a file that has a genre is *kept*, unless `overwrite` (then one whose every value is one of the ten genres is
-  *replaced*) or `overwrite_any` (then any genre is replaced);
+  *replaced*; with `keep_existing` too, its values not of the ten are kept and ours added after them) or
+  `overwrite_any` (then any genre is replaced);
 - a prediction the engine is not sure of is *skipped* unless `include_unsure`; so is one whose top genre is below
   `min_probability`;
 - the genres written are the top `genres` whose probability reaches `min_probability`, spelled as TAG_NAMES, as
@@ -56,6 +57,16 @@ _BY_NAME = {name.lower(): genre for genre, name in TAG_NAMES.items()} | {genre: 
 
 
 @dataclass(frozen=True)
+class Flags:
+    """How the caller's command line spells the options a skipped file's `why` points to (None: it has none)."""
+
+    include_unsure: str = "--include-unsure"
+    overwrite: str = "--overwrite"
+    overwrite_any: str | None = "--overwrite-any"
+    min_probability: str = "--min-probability"
+
+
+@dataclass(frozen=True)
 class TagOptions:
     """How a library is tagged (the batch command's flags)."""
 
@@ -65,6 +76,8 @@ class TagOptions:
     min_probability: float = 0.0
     genres: int = 1
     separator: str = DEFAULT_SEPARATOR
+    keep_existing: bool = False  # with `overwrite`: keep the values that are not one of the ten, add ours after them
+    flags: Flags = Flags()
 
 
 @dataclass(frozen=True)
@@ -125,21 +138,33 @@ def wanted_genres(probabilities: dict[str, float], options: TagOptions) -> tuple
 
 def plan(row: ResultRow, current: tuple[str, ...], options: TagOptions, path: Path) -> PlannedTag:
     """What tagging does to the file at `path`, classified as `row`, whose genre values are `current`."""
-    name = str(path)
-    if not options.include_unsure and not row.confident:
-        return PlannedTag(name, UNSURE, current, why=f"not sure (best guess: {row.genre}); --include-unsure tags it")
-    genres = wanted_genres(row.probabilities or {}, options)
+    return decide(bool(row.confident), row.probabilities or {}, current, options, str(path),
+                  partial(as_values, path=path, separator=options.separator))
+
+
+def decide(confident: bool, probabilities: dict[str, float], current: tuple[str, ...], options: TagOptions,
+           name: str, to_values: Callable[[list[str]], tuple[str, ...]]) -> PlannedTag:
+    """What tagging does to `name` (a file, or a library item), classified with `probabilities` (sure or not),
+    whose genre values are `current`; `to_values` turns genre names into the values it stores (see module doc)."""
+    flags = options.flags
+    if not options.include_unsure and not confident:
+        best = max(probabilities, key=probabilities.get) if probabilities else "none"
+        return PlannedTag(name, UNSURE, current, why=f"not sure (best guess: {best}); {flags.include_unsure} tags it")
+    genres = wanted_genres(probabilities, options)
     if not genres:
-        return PlannedTag(name, UNSURE, current, why=f"below --min-probability {options.min_probability:g}")
-    wanted = as_values([TAG_NAMES[g] for g in genres], path, options.separator)
+        return PlannedTag(name, UNSURE, current, why=f"below {flags.min_probability} {options.min_probability:g}")
+    wanted = to_values([TAG_NAMES[g] for g in genres])
+    theirs = tuple(value for value in current if genre_of(value) is None)
+    if options.overwrite and options.keep_existing and not options.overwrite_any:
+        wanted = theirs + tuple(value for value in wanted if value not in theirs)
     if current == wanted:
         return PlannedTag(name, SAME, current, wanted, why=" · ".join(current))
     if not current:
         return PlannedTag(name, FILL, current, wanted)
-    ours = all(genre_of(value) is not None for value in current)
-    if options.overwrite_any or (options.overwrite and ours):
+    if options.overwrite_any or (options.overwrite and (options.keep_existing or not theirs)):
         return PlannedTag(name, REPLACE, current, wanted)
-    hint = "--overwrite replaces it" if ours else "not one of the ten genres; --overwrite-any replaces it"
+    hint = f"{flags.overwrite} replaces it" if not theirs else "not one of the ten genres; " + (
+        f"{flags.overwrite_any} replaces it" if flags.overwrite_any else "kept")
     return PlannedTag(name, KEEP, current, wanted, why=f"has {' · '.join(current)} ({hint})")
 
 
@@ -169,7 +194,7 @@ def _file_by_file(out: Path, written: bool, steps: Iterable[Callable[[PartWriter
     writer = PartWriter(out, every_rows=1)  # one part per change: nothing written is ever unrecorded
     try:
         for step in steps:
-            with _signals_held():
+            with signals_held():
                 report.planned.append(step(writer))
     except KeyboardInterrupt:
         report.interrupted = True
@@ -226,7 +251,7 @@ def _change(path: Path, current: tuple[str, ...], values: tuple[str, ...], row: 
 
 
 @contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """SIGINT and SIGTERM that arrive inside the block take effect (as KeyboardInterrupt) when it ends."""
     if threading.current_thread() is not threading.main_thread():
         yield
