@@ -98,6 +98,7 @@ SOUNDS_LIKE_MIN = 0.15  # a tag at least this likely is named
 # so classifying never loads TensorFlow (used for training). OpenVINO's outputs are within SERVING_TOLERANCE of
 # TensorFlow's, ~2x faster, in less than half the memory.
 SERVING_BACKEND = "openvino"
+INFERENCE_BATCH = N_SEGMENTS  # rows per OpenVINO call: a song's ten segments at once (models/runtime.py)
 SERVING_TOLERANCE = 1e-4  # largest difference allowed between the two backends' probabilities and tag likelihoods
 
 # A segment quieter than this (RMS, dB relative to full scale) counts as silence.

@@ -12,6 +12,7 @@ import pytest
 
 from codeFeature.config import (
     GENRES,
+    INFERENCE_BATCH,
     INPUT_SHAPE,
     MODEL_JSON,
     MODEL_WEIGHTS,
@@ -19,6 +20,8 @@ from codeFeature.config import (
 )
 from codeFeature.errors import ModelFilesError
 from codeFeature.models.cnn import build_cnn, load_model, save_model
+from codeFeature.models.keras_files import load_keras
+from codeFeature.models.runtime import InferenceModel
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +67,18 @@ def test_the_served_model_agrees_and_normalisation_travels_in_the_json(trained_d
     np.testing.assert_allclose(model(np.load(trained_dir / "probe.npy")), np.load(trained_dir / "expected.npy"),
                                atol=SERVING_TOLERANCE)
     assert '"Normalization"' in (trained_dir / MODEL_JSON).read_text()
+
+
+def test_the_served_model_runs_any_number_of_rows_ten_at_a_time(trained_dir: Path) -> None:
+    """models/runtime.py: rows run INFERENCE_BATCH at a time (the last call padded), equal to one row at a time."""
+    keras_model = load_keras(trained_dir / MODEL_JSON, trained_dir / MODEL_WEIGHTS)
+    batched, single = InferenceModel(keras_model), InferenceModel(keras_model, batch=1)
+    assert batched.batch == INFERENCE_BATCH == 10
+    probe = np.concatenate([np.load(trained_dir / "probe.npy")] * 2)
+    for rows in (0, 3, 10, 13):
+        got = batched(probe[:rows])
+        assert got.shape == (rows, len(GENRES))
+        np.testing.assert_allclose(got, single(probe[:rows]), atol=1e-6)
 
 
 def test_missing_files_say_how_to_get_them(tmp_path: Path) -> None:
