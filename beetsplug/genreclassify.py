@@ -20,7 +20,6 @@ import os
 import signal
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,15 +53,6 @@ DEFAULTS = {"auto": False, "force": False, "keep_existing": False, "count": 1, "
             "min_probability": 0.0, "unsure": False, "engine": None, "models": None, "threads": 2}
 FLAGS = Flags(include_unsure="-u/--unsure", overwrite="-f/--force", overwrite_any=None,
               min_probability="--min-probability")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one item: its plan (or undo) and whether the item was changed."""
-
-    item: Item
-    planned: PlannedTag
-    changed: bool
 
 
 class GenreClassifyPlugin(BeetsPlugin):
@@ -102,8 +92,8 @@ class GenreClassifyPlugin(BeetsPlugin):
 
     def imported(self, session: object, task: object) -> None:
         """Import stage (auto: yes): classify the new items; the importer writes their files as it is set to."""
-        for outcome in self.classify_items(task.imported_items(), self.options(), pretend=False, write=False):
-            self._show(outcome)
+        for planned in self.classify_items(task.imported_items(), self.options(), pretend=False, write=False):
+            self._show(planned)
 
     # the command
 
@@ -118,9 +108,9 @@ class GenreClassifyPlugin(BeetsPlugin):
         counts: dict[str, int] = {}
         try:
             with signals_stop_the_command():
-                for outcome in outcomes:
-                    self._show(outcome)
-                    counts[outcome.planned.action] = counts.get(outcome.planned.action, 0) + 1
+                for planned in outcomes:
+                    self._show(planned)
+                    counts[planned.action] = counts.get(planned.action, 0) + 1
         except KeyboardInterrupt:
             ui.print_("interrupted: every item is as it was or as shown above")
             raise
@@ -148,7 +138,7 @@ class GenreClassifyPlugin(BeetsPlugin):
         return self._classifier
 
     def classify_items(self, items: Iterable[Item], options: TagOptions, pretend: bool,
-                       write: bool) -> Iterator[Outcome]:
+                       write: bool) -> Iterator[PlannedTag]:
         """Classify `items` (decoding the next ones while the models judge one) and tag each as `options` say;
         with `pretend`, only plan. A file that cannot be read or decoded is reported by path and skipped."""
         items = list(items)
@@ -161,7 +151,7 @@ class GenreClassifyPlugin(BeetsPlugin):
                                                threads=self.config["threads"].get(int)):
             item = by_path[result.file]
             if isinstance(result, Failure):
-                yield Outcome(item, PlannedTag(result.file, FAILED, why=result.error), False)
+                yield PlannedTag(result.file, FAILED, why=result.error)
                 continue
             current = tuple(item.genres or ())
             planned = decide(result.confident, result.probabilities, current, options, result.file,
@@ -175,9 +165,9 @@ class GenreClassifyPlugin(BeetsPlugin):
                             item[PREVIOUS] = json.dumps(list(current))
                         item[WRITTEN], item.genres = json.dumps(list(planned.wanted)), list(planned.wanted)
                     store(item, write and changed)
-            yield Outcome(item, planned, changed)
+            yield planned
 
-    def undo_items(self, items: Iterable[Item], pretend: bool, write: bool) -> Iterator[Outcome]:
+    def undo_items(self, items: Iterable[Item], pretend: bool, write: bool) -> Iterator[PlannedTag]:
         """Put back the genres the items had before this plugin first changed them, where they still have the genres
         it last wrote (an item retagged since is left alone and reported)."""
         for item in items:
@@ -187,17 +177,17 @@ class GenreClassifyPlugin(BeetsPlugin):
             previous, written = json.loads(item[PREVIOUS]), json.loads(item[WRITTEN])
             if not ours(item, current):
                 why = f"has {' · '.join(current) or 'no genre'}, not the {' · '.join(written)} written"
-                yield Outcome(item, PlannedTag(name, RETAGGED, current, tuple(previous), why=why), False)
+                yield PlannedTag(name, RETAGGED, current, tuple(previous), why=why)
                 continue
             if not pretend:
                 with signals_held():
                     item.genres = previous
                     del item[PREVIOUS], item[WRITTEN]
                     store(item, write)
-            yield Outcome(item, PlannedTag(name, RESTORED, current, tuple(previous)), not pretend)
+            yield PlannedTag(name, RESTORED, current, tuple(previous))
 
-    def _show(self, outcome: Outcome) -> None:
-        ui.print_(f"{outcome.planned.action}: {outcome.planned.line()}")
+    def _show(self, planned: PlannedTag) -> None:
+        ui.print_(f"{planned.action}: {planned.line()}")
 
 
 @contextmanager

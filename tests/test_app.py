@@ -108,7 +108,7 @@ def test_upload_mp3_shows_genre_chart_and_timeline(tmp_path: Path) -> None:
 def test_not_sure_is_said_plainly(tmp_path: Path) -> None:
     """A synthesised chord sounds like ambient / electronic to musicnn: none of the ten genres, so not sure; the
     page says exactly what the CLI says (run in its own process: one TensorFlow model user per test process)."""
-    song = write_audio(tmp_path / "song.wav", synth_song(12.0, seed=3))
+    song = write_audio(tmp_path / "song.wav", synth_song(12.0, seed=3, base_hz=330.0))
     cli = subprocess.run([sys.executable, "-m", "codeFeature.predict", "--json", str(song)], capture_output=True,
                          text=True, cwd=Path(MAIN).parent, timeout=300)
     expected = json.loads(cli.stdout)

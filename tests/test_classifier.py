@@ -158,7 +158,7 @@ from codeFeature import GenreClassifier
 out = {}
 for engine in sys.argv[2:]:
     classifier = GenreClassifier(engine=engine)
-    models = [m for m in (classifier.cnn, classifier.musicnn, classifier.head) if m is not None]
+    models = [m for m in (classifier.cnn, classifier.head, *classifier.ears.values()) if m is not None]
     out["compiled"] = all(isinstance(m._compiled, openvino.CompiledModel) for m in models)
     p = classifier.classify(sys.argv[1])
     out[engine] = {"song": p.probabilities, "segments": [s.probabilities for s in p.segments], "tags": p.tags}

@@ -1,5 +1,5 @@
-"""pyproject.toml: the project builds as one package holding the code and, as its package data, the shipped models,
-which an installed copy finds on its own; its console scripts name real commands."""
+"""pyproject.toml: the project builds as one package holding the code (and the beets plugin) and, as its package data,
+the shipped models, which an installed copy finds on its own; its console scripts name real commands."""
 from __future__ import annotations
 
 import shutil
@@ -23,7 +23,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
     for name in ("pyproject.toml", "requirements.txt", "README.md"):
         shutil.copy(PROJECT / name, source / name)
-    for folder in ("codeFeature", "class_xls"):
+    for folder in ("codeFeature", "class_xls", "beetsplug"):
         shutil.copytree(PROJECT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
                     "-w", str(out), "-q"], check=True, capture_output=True, timeout=300)
@@ -35,7 +35,7 @@ def test_the_wheel_holds_the_code_and_the_models(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     code = {f"codeFeature/{p.relative_to(PROJECT / 'codeFeature')}" for p in (PROJECT / "codeFeature").rglob("*.py")}
     models = {f"codeFeature/class_xls/{p.name}" for p in MODEL_DIR.iterdir() if p.is_file()}
-    assert code <= names and models <= names
+    assert code <= names and models <= names and "beetsplug/genreclassify.py" in names  # the beets plugin
     assert not any(name.startswith(("class_xls/", "tests/", "genres_original/", "benchmarks/")) for name in names)
 
 

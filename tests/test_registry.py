@@ -12,7 +12,7 @@ from codeFeature.config import ENGINES_JSON, MODEL_DIR, MODEL_JSON
 from codeFeature.engine import registry
 from codeFeature.engine.model_folder import ModelFolder
 from codeFeature.engine.registry import Classifiers
-from codeFeature.engine.settings import EngineSettings
+from codeFeature.engine.settings import SCHEMA, EngineSettings
 from codeFeature.errors import ModelFilesError
 
 
@@ -62,7 +62,7 @@ def test_an_unreadable_folder_is_one_clear_error(tmp_path: Path, damage: str) ->
         elif damage == "not json":
             settings.write_text("{not json")
         else:
-            settings.write_text(settings.read_text().replace('"schema": 2', '"schema": 1'))
+            settings.write_text(settings.read_text().replace(f'"schema": {SCHEMA}', f'"schema": {SCHEMA - 1}'))
     with pytest.raises(ModelFilesError, match=f"No usable model folder at {folder}: engines.json is missing or was "
                                               f"not written by this version") as raised:
         registry.shared_classifiers(folder)

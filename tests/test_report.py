@@ -21,8 +21,8 @@ def test_table_has_every_genre_and_both_evaluations(capsys) -> None:
     out = capsys.readouterr().out
     assert "grouped 5-fold CV" in out and "artist-filtered split" in out
     assert all(f"| {genre} |" in out for genre in GENRES)
-    rows = [line for line in out.splitlines() if "| real songs, artist-grouped" in line]
-    assert len(rows) == 3 and out.index(rows[0]) < out.index("GTZAN, grouped")  # every engine, real songs first
+    rows = [line for line in out.splitlines() if "| real songs, artist-grouped 5-fold CV | " in line]
+    assert len(rows) == 3 and out.index(rows[0]) < out.index("| GTZAN, grouped 5-fold CV over tracks | ")  # every engine, real songs first
     assert all(row.split(" | ")[6].endswith(")") for row in rows)  # the rows without `doubt`, with their count
     outside = [line for line in out.splitlines() if line.startswith("| ") and "| 60 |" in line]
     assert len(outside) == 3  # every engine on the 60 songs of none of the ten genres
