@@ -63,9 +63,11 @@ def _short_temp_root() -> str:
     return root if len(root) <= _MAX_TEMP_ROOT else "/tmp"
 
 
-def _runtime_env() -> dict:
-    """Ray's runtime environment for the workers: from a checkout, the project itself (code and class_xls)."""
-    env = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}}
+def _runtime_env(worker_temp: str | None = None) -> dict:
+    """Ray's runtime environment for the workers: from a checkout, the project itself (code and class_xls); with
+    `worker_temp`, their TMPDIR (a folder of the job's own that the driver removes after it, so a worker stopped in
+    the middle of a decode leaves nothing behind)."""
+    env = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3", **({"TMPDIR": worker_temp} if worker_temp else {})}}
     if (PROJECT_DIR / "pyproject.toml").is_file() and (PROJECT_DIR / "class_xls").is_dir():
         env.update(working_dir=str(PROJECT_DIR), excludes=_RUNTIME_EXCLUDES)
     return env
@@ -124,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # Ray Data draws its progress bars; this prints the summary
     stop_on_signals()
     temp = None if args.address else tempfile.mkdtemp(prefix="genre-ray-", dir=_short_temp_root())
+    worker_temp = None if temp is None else os.path.join(temp, "work")
+    if worker_temp:
+        os.mkdir(worker_temp)
     summary = Summary(interrupted=True)
     try:
         try:
@@ -132,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                          log_to_driver=False)
             else:
                 ray.init(num_cpus=args.workers or os.cpu_count(), include_dashboard=False, _temp_dir=temp,
-                         runtime_env=_runtime_env(), logging_level=logging.ERROR, log_to_driver=False)
+                         runtime_env=_runtime_env(worker_temp), logging_level=logging.ERROR, log_to_driver=False)
         except (ConnectionError, RuntimeError, OSError, ValueError) as exc:
             where = f"the Ray cluster at {args.address}" if args.address else "Ray on this machine"
             print(f"error: could not start or reach {where}: {exc}", file=sys.stderr)
