@@ -28,7 +28,7 @@ def test_round_trip_and_thresholds(tmp_path: Path) -> None:
 def test_the_engine_to_run_is_the_one_asked_for_else_the_default(tmp_path: Path) -> None:
     settings = EngineSettings("musicnn")
     assert settings.engine() == "musicnn" and settings.engine("cnn") == "cnn"
-    with pytest.raises(ValueError, match="one of cnn, musicnn, ensemble"):
+    with pytest.raises(ValueError, match="one of cnn, musicnn-student, musicnn, ensemble"):
         settings.engine("svm")
 
 

@@ -3,6 +3,7 @@ track-grouped metrics; its steps (data, folds, fit, evaluate) called directly on
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +21,16 @@ from codeFeature.config import (
     MODEL_JSON,
     MODEL_WEIGHTS,
     MUSICNN_LICENSE,
+    STUDENT_ENGINE,
+    STUDENT_HEAD_JSON,
+    STUDENT_HEAD_WEIGHTS,
 )
 from codeFeature.engine.classifier import GenreClassifier
 from codeFeature.engine.settings import EngineSettings
 from codeFeature.errors import DatasetError
 from codeFeature.models.cnn import load_model
-from codeFeature.models.ears import ear
+from codeFeature.models.ears import count_macs, ear
+from codeFeature.models.student import STUDENT_NAME, build_student
 from codeFeature.training import evaluate, fit_cnn, train
 from codeFeature.training.dataset import Track, TrackFeatures
 from codeFeature.training.folds import evaluation_jobs
@@ -51,8 +56,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 def test_writes_every_engine_metrics_and_confusion(run: tuple[Path, dict], song_wav: Path) -> None:
     out, report = run
     ear_files = [path.name for name in EARS for path in ear(name).files(out)]
-    for name in (MODEL_JSON, MODEL_WEIGHTS, HEAD_JSON, HEAD_WEIGHTS, *ear_files, MUSICNN_LICENSE,
-                 ENGINES_JSON, METRICS_JSON, "confusion.png"):
+    student_files = [path.name for path in ear(STUDENT_NAME).files(out)]
+    for name in (MODEL_JSON, MODEL_WEIGHTS, HEAD_JSON, HEAD_WEIGHTS, *ear_files, MUSICNN_LICENSE, *student_files,
+                 STUDENT_HEAD_JSON, STUDENT_HEAD_WEIGHTS, ENGINES_JSON, METRICS_JSON, "confusion.png"):
         assert (out / name).is_file(), name
     assert load_model(out).input_shape and report["engines"]["cnn"]["parameters"]
     assert report["data"]["tracks"] == 60 and report["genres"] == list(GENRES)
@@ -131,7 +137,12 @@ def test_ensemble_weight_and_default_engine_are_the_best_measured(run: tuple[Pat
     robust = {engine: evaluate.robust_score(details["evaluation"]) for engine, details in report["engines"].items()}
     real = {engine: details["evaluation"]["realsongs"]["original"]["track"]["accuracy"]
             for engine, details in report["engines"].items()}
-    assert real[report["default_engine"]] == max(real.values())
+    default = report["default_engine"]  # the best of the others, or the student in musicnn's place
+    best = max(real[engine] for engine in real if engine != STUDENT_ENGINE)
+    assert real["musicnn" if default == STUDENT_ENGINE else default] == best
+    keeps_up = evaluate.student_keeps_up(report["engines"][STUDENT_ENGINE]["evaluation"],
+                                         report["engines"]["musicnn"]["evaluation"])
+    assert (default == STUDENT_ENGINE) == (keeps_up and real["musicnn"] == best and default != "ensemble")
     assert robust["ensemble"] == pytest.approx(max(scores.values()), abs=1e-4)
     settings = EngineSettings.read(out)
     assert settings.default_engine == report["default_engine"]
@@ -160,6 +171,67 @@ def test_default_engine_is_best_on_real_songs_then_robust_then_cheaper() -> None
                              "tiny": {"original": {"track": {"accuracy": 1.0, "n": 5}}}}}
     assert evaluate.choose_default({"musicnn": {**evaluation(0.8, 0.8), **by_source},
                                     "ensemble": evaluation(0.75, 0.8)}) == "ensemble"  # 0.70 < 0.75
+
+
+def test_the_student_is_default_only_within_a_point_of_musicnn_and_above_the_gtzan_floor() -> None:
+    def evaluation(real: float, split: float) -> dict:
+        return {"cv": {v: {"track": {"macro_recall": 0.8}} for v in ("original", "modern", "modern_lossy")},
+                "realsongs": {"original": {"track": {"accuracy": real}}},
+                "split": {"original": {"track": {"accuracy": split}}}}
+
+    def default(student: dict) -> str:
+        return evaluate.choose_default({"cnn": evaluation(0.5, 0.7), "musicnn": evaluation(0.8, 0.85),
+                                        STUDENT_ENGINE: student})
+
+    assert default(evaluation(0.791, 0.80)) == STUDENT_ENGINE  # 0.9 points lower
+    assert default(evaluation(0.85, 0.78)) == STUDENT_ENGINE
+    assert default(evaluation(0.785, 0.80)) == "musicnn"  # 1.5 points lower
+    assert default(evaluation(0.85, 0.77)) == "musicnn"  # under the GTZAN floor
+    # Better than musicnn, but the ensemble beats both: the ensemble (the student does not stand in for it).
+    assert evaluate.choose_default({"musicnn": evaluation(0.8, 0.85), "ensemble": evaluation(0.82, 0.85),
+                                    STUDENT_ENGINE: evaluation(0.9, 0.85)}) == "ensemble"
+
+
+def test_the_student_is_distilled_held_out_and_ten_times_cheaper(run: tuple[Path, dict]) -> None:
+    _, report = run
+    student = report["engines"][STUDENT_ENGINE]
+    distilled = student["distillation"]
+    assert set(distilled["fits"]) == {"all", "half1", "half2"} and distilled["teacher"] == "musicnn"
+    # every track is judged by the half-student that never heard it: the halves' patches add up to the whole
+    assert distilled["fits"]["half1"]["examples"] + distilled["fits"]["half2"]["examples"] == \
+        distilled["fits"]["all"]["examples"]
+    assert set(distilled["held_out_agreement"]) == {"tags_r2", "penultimate_r2", "top_tag_agreement"}
+    assert student["ears"] == [STUDENT_NAME] and student["files"][-1] == STUDENT_HEAD_WEIGHTS
+    assert count_macs(build_student()) == ear(STUDENT_NAME).macs == student["macs_per_segment"]
+    assert 10 * ear(STUDENT_NAME).macs <= ear("musicnn").macs
+
+
+def test_add_student_gives_the_student_train_gave(run: tuple[Path, dict], tmp_path: Path) -> None:
+    out, report = run
+    again = tmp_path / "model"
+    shutil.copytree(out, again)
+    root = out.parent
+    code = train.main(["--data", str(root / "data"), "--realsongs", str(root / "real"), "--out", str(again),
+                       "--cache", str(root / "cache"), "--folds", "2", "--workers", "2", "--add-student"])
+    assert code == 0
+    added = json.loads((again / METRICS_JSON).read_text())
+    for engine in ENGINES:  # the other engines are kept; the student is judged on the same runs and tracks again
+        if engine != STUDENT_ENGINE:
+            assert added["engines"][engine] == report["engines"][engine]
+    student, before = added["engines"][STUDENT_ENGINE], report["engines"][STUDENT_ENGINE]
+    assert student["distillation"]["fits"].keys() == before["distillation"]["fits"].keys()
+    assert {k: f["examples"] for k, f in student["distillation"]["fits"].items()} == \
+        {k: f["examples"] for k, f in before["distillation"]["fits"].items()}
+    for kind, summary in before["evaluation"].items():
+        assert student["evaluation"][kind].keys() == summary.keys()
+    assert student["not_sure"]["per_run"].keys() == before["not_sure"]["per_run"].keys()
+    assert added["default_engine"] == evaluate.choose_default({e: d["evaluation"] for e, d in added["engines"].items()})
+    assert EngineSettings.read(again).default_engine == added["default_engine"]
+    assert added["student_command"].endswith("--add-student")
+    # a folder the full command never filled: a clear error, nothing written
+    assert train.main(["--data", str(root / "data"), "--out", str(tmp_path / "empty"), "--cache",
+                       str(root / "cache"), "--add-student"]) == 2
+    assert not (tmp_path / "empty").exists()
 
 
 def test_folds_never_share_a_track_nor_a_real_artist() -> None:

@@ -4,9 +4,9 @@ the CLI (this module only receives files and turns results and errors into HTTP)
     python -m codeFeature.serve [--host 127.0.0.1] [--port 8000] [--engine E] [--max-upload-mb 200]
                                 [--max-concurrent N] [--queue N] [--model-dir DIR]
 
-- POST /v1/classify[?engine=cnn|musicnn|ensemble]: the audio as the multipart field `file`, or as the raw body
-  (audio/*, video/*, application/octet-stream; a Content-Disposition filename names it) -> 200 and the object
-  `python -m codeFeature.predict --json` prints for that file, with the uploaded file's name as "file".
+- POST /v1/classify[?engine=cnn|musicnn-student|musicnn|ensemble]: the audio as the multipart field `file`, or
+  as the raw body (audio/*, video/*, application/octet-stream; a Content-Disposition filename names it) -> 200
+  and the object `python -m codeFeature.predict --json` prints for that file, with the uploaded file's name as "file".
 - GET /v1/health -> 200 {"status": "ok"} once the default engine is loaded and warmed up; 503 before that.
 - GET /v1/engines -> the engines, the default, what each measured (metrics.json) and a digest of each model file.
 - OpenAPI docs at /docs.

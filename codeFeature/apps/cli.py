@@ -1,6 +1,6 @@
 """Command line: classify audio files (or every audio file in folders).
 
-    python -m codeFeature.predict song.mp3 more/ [--json] [--engine cnn|musicnn|ensemble]
+    python -m codeFeature.predict song.mp3 more/ [--json] [--engine cnn|musicnn-student|musicnn|ensemble]
 
 The engine defaults to the one the training command measured best (class_xls/engines.json).
 Human-readable by default; with --json, one JSON object per input on stdout, in input order:
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     parser.add_argument("--json", action="store_true", help="one JSON object per input")
     parser.add_argument("--engine", choices=ENGINES,
-                        help="cnn (MFCC CNN), musicnn (pretrained embedding + genre head) or ensemble; "
+                        help="cnn (MFCC CNN), musicnn-student (fast, distilled from musicnn), musicnn (pretrained "
+                             "embedding + genre head) or ensemble; "
                              "default: the best measured (see README)")
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="folder with the model files")
     args = parser.parse_args(argv)

@@ -1,10 +1,12 @@
 """Classify a song: load the models once, then file or upload in -> per-segment and song-level probabilities out.
 
-Three engines judge the same ten segments:
+Four engines judge the same ten segments:
 - "cnn": the small MFCC CNN (model_cnn.*); the song is the mean of its audible segments' probabilities;
 - "musicnn": the genre head (genre_head.*) over the outputs of the pretrained networks engines.json names
   (models/ears.py: musicnn pretrained on the Million Song Dataset, whose MSD tag likelihoods also say what the song
   "sounds like", and the others the training command chose);
+- "musicnn-student": a genre head of its own over the student distilled from musicnn (models/student.py), which
+  guesses musicnn's tags and embedding at about 1/300 of its cost;
 - "ensemble": w * musicnn + (1 - w) * cnn, w from engines.json (chosen by the training command).
 Every prediction says whether the engine is sure of it (confidence.judge, margin from engines.json).
 """
@@ -40,6 +42,7 @@ from codeFeature.models.genre_head import head_inputs, judge_rows, load_head
 from codeFeature.models.song import audible_mean, judge_segments, mix, top_k
 
 TOP_TAGS = 5  # MSD tags reported per song
+MFCC_ENGINES = ("cnn", "ensemble")  # the engines that run the MFCC CNN
 
 
 class GenreClassifier:
@@ -57,10 +60,10 @@ class GenreClassifier:
         self.model_dir = folder.path
         self.settings = folder.settings
         self.engine = folder.engine(engine)
-        self.cnn = load_model(self.model_dir) if self.engine != "musicnn" else None
-        ears = self.settings.ears if self.engine != "cnn" else ()
+        self.cnn = load_model(self.model_dir) if self.engine in MFCC_ENGINES else None
+        ears = self.settings.head_ears(self.engine)
         self.ears = {name: load_ear(name, self.model_dir) for name in ears}
-        self.head = load_head(self.model_dir, ears) if ears else None
+        self.head = load_head(self.model_dir, ears, self.engine) if ears else None
         # the MSD tags a song's message and top tags come from: the first of the head's ears that has them
         self._tag_ear = next((name for name in ears if ear(name).tags == MSD_TAGS), None)
         self._models_lock = threading.Lock()
@@ -188,9 +191,9 @@ def featurise(source: AudioSource, engine: str, suffix: str = "") -> Featurised:
 
 def features(engine: str, audio: np.ndarray) -> dict[str, np.ndarray]:
     """(n, SEGMENT_SAMPLES) segments -> `engine`'s model inputs: {"mfcc": (n, 130, 13, 1)} for the CNN,
-    {"log_mel": (n, 187, 96)} for musicnn, both for the ensemble."""
+    {"log_mel": (n, 187, 96)} for musicnn and its student, both for the ensemble."""
     inputs = {}
-    if engine != "musicnn":
+    if engine in MFCC_ENGINES:
         inputs["mfcc"] = mfcc_features(audio)
     if engine != "cnn":
         inputs["log_mel"] = musicnn_features(audio)

@@ -4,6 +4,8 @@ All come from the musicnn wheel (Pons & Serra, ISMIR 2019 LBD), ported to Keras 
 `python -m codeFeature.training.musicnn_convert`; each reads the same (187, 96) log-mel patch of a 3-s segment
 (`feature_extractor_musicnn`) and gives, per segment, its 50 tag likelihoods ("tags") and an embedding
 ("penultimate"). config.EARS names them; the genre head reads the subset that training chose (engines.json).
+The musicnn student (models/student.py), distilled from musicnn by the training command, has the same input and
+outputs and is an Ear too (not in config.EARS: the student engine's own head reads it alone).
 """
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ from codeFeature.config import (
     MUSICNN_WEIGHTS,
 )
 from codeFeature.errors import ModelFilesError
-from codeFeature.models.keras_files import load_keras
+from codeFeature.models.keras_files import TRAIN_HINT, load_keras
 from codeFeature.models.musicnn import build_musicnn
 from codeFeature.models.runtime import InferenceModel
+from codeFeature.models.student import STUDENT_NAME, build_student
 from codeFeature.models.vgg import build_vgg
 
 
@@ -36,7 +39,7 @@ class Ear:
     and its multiply-adds per 3-s segment."""
 
     name: str
-    checkpoint: str
+    checkpoint: str | None  # None: not ported, trained by the training command (the student)
     tags: tuple[str, ...]
     genre_map: dict[str, tuple[str, ...]]
     json_name: str
@@ -61,6 +64,8 @@ EAR_SPECS: dict[str, Ear] = {ear.name: ear for ear in (
         build_musicnn, 200, 1_398_553_584),
     Ear("msd_vgg", "MSD_vgg", MSD_TAGS, GENRE_TAG_MAP, "vgg_msd.json", "vgg_msd.weights.h5", build_vgg, 256,
         885_080_576),
+    Ear(STUDENT_NAME, None, MSD_TAGS, GENRE_TAG_MAP, f"{STUDENT_NAME}.json", f"{STUDENT_NAME}.weights.h5",
+        build_student, 200, 4_892_160),
 )}
 
 
@@ -76,7 +81,8 @@ def load_ear(name: str, model_dir: Path = MODEL_DIR) -> InferenceModel:
     """The converted network `name` from `model_dir`, ready to run ({output: (n, dims)} for (n, 187, 96) patches).
     Raises ModelFilesError if its files are missing or are not that network."""
     spec = ear(name)
-    model = load_keras(*spec.files(model_dir), hint="Convert it with `python -m codeFeature.training.musicnn_convert`.")
+    model = load_keras(*spec.files(model_dir), hint=TRAIN_HINT if spec.checkpoint is None
+                       else "Convert it with `python -m codeFeature.training.musicnn_convert`.")
     if (tuple(model.input_shape[1:]) != MUSICNN_INPUT_SHAPE or not set(EAR_OUTPUTS) <= set(model.output)
             or model.output["tags"].shape[-1] != len(spec.tags)
             or model.output["penultimate"].shape[-1] != spec.embedding):
@@ -85,16 +91,17 @@ def load_ear(name: str, model_dir: Path = MODEL_DIR) -> InferenceModel:
 
 
 def count_macs(model) -> int:
-    """Multiply-adds of one row through a keras.Model's Conv and Dense layers (the rest is negligible)."""
+    """Multiply-adds of one row through a keras.Model's Conv (plain, depthwise, separable) and Dense layers (the rest
+    is negligible)."""
     total = 0
     for layer in model.layers:
         kind = type(layer).__name__
-        if kind in ("Conv1D", "Conv2D"):
-            kernel = layer.get_weights()[0]
+        if kind in ("Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"):
+            kernels = layer.get_weights()[:2 if kind.startswith("Separable") else 1]  # (depthwise, pointwise)
             outputs = 1
             for size in layer.output.shape[1:-1]:
                 outputs *= int(size)
-            total += outputs * int(kernel.size)
+            total += outputs * sum(int(kernel.size) for kernel in kernels)
         elif kind == "Dense":
             total += int(layer.get_weights()[0].size)
     return total

@@ -24,6 +24,9 @@ from codeFeature.config import (
     HEAD_JSON,
     HEAD_WEIGHTS,
     MODEL_DIR,
+    STUDENT_ENGINE,
+    STUDENT_HEAD_JSON,
+    STUDENT_HEAD_WEIGHTS,
 )
 from codeFeature.errors import ModelFilesError
 from codeFeature.models.ears import ear
@@ -126,20 +129,24 @@ def build_head(mean: np.ndarray, variance: np.ndarray, kernel: np.ndarray, bias:
     return head
 
 
-def files(model_dir: Path = MODEL_DIR) -> tuple[Path, Path]:
-    """(architecture JSON, weights) paths of the genre head in `model_dir`."""
-    return Path(model_dir) / HEAD_JSON, Path(model_dir) / HEAD_WEIGHTS
+def files(model_dir: Path = MODEL_DIR, engine: str = "musicnn") -> tuple[Path, Path]:
+    """(architecture JSON, weights) paths of the genre head of `engine` ("musicnn", which the ensemble shares, or
+    the student engine) in `model_dir`."""
+    names = (STUDENT_HEAD_JSON, STUDENT_HEAD_WEIGHTS) if engine == STUDENT_ENGINE else (HEAD_JSON, HEAD_WEIGHTS)
+    return Path(model_dir) / names[0], Path(model_dir) / names[1]
 
 
-def load_head(model_dir: Path = MODEL_DIR, ears: Sequence[str] | None = None) -> InferenceModel:
-    """The trained head from `model_dir`, ready to run. Raises ModelFilesError if it is missing, does not output
-    HEAD_CLASSES, or does not read `input_dims(ears)` numbers per segment (when given)."""
-    model = load_keras(*files(model_dir))
+def load_head(model_dir: Path = MODEL_DIR, ears: Sequence[str] | None = None,
+              engine: str = "musicnn") -> InferenceModel:
+    """`engine`'s trained head from `model_dir`, ready to run. Raises ModelFilesError if it is missing, does not
+    output HEAD_CLASSES, or does not read `input_dims(ears)` numbers per segment (when given)."""
+    json_path, weights_path = files(model_dir, engine)
+    model = load_keras(json_path, weights_path)
     if model.output_shape[-1] != len(HEAD_CLASSES):
-        raise ModelFilesError(f"{HEAD_JSON} in {model_dir} does not output the {len(GENRES)} genres and 'outside': "
-                              f"retrain it with `python -m codeFeature.train`.")
+        raise ModelFilesError(f"{json_path.name} in {model_dir} does not output the {len(GENRES)} genres and "
+                              f"'outside': retrain it with `python -m codeFeature.train`.")
     if ears is not None and model.input_shape[-1] != input_dims(ears):
-        raise ModelFilesError(f"{HEAD_JSON} in {model_dir} reads {model.input_shape[-1]} numbers per segment, not "
+        raise ModelFilesError(f"{json_path.name} in {model_dir} reads {model.input_shape[-1]} numbers per segment, not "
                               f"{input_dims(ears)} ({' + '.join(head_layout(ears))}): retrain it with "
                               f"`python -m codeFeature.train`.")
     return InferenceModel(model)

@@ -33,6 +33,7 @@ import numpy as np
 from codeFeature.audio import audio_io, segmenting
 from codeFeature.config import (
     AUDIO_EXTENSIONS,
+    EAR_OUTPUTS,
     EARS,
     GENRES,
     HOP_LENGTH,
@@ -55,6 +56,7 @@ CLIPS_DIR, EXCERPTS_DIR, SPLITS_DIR = "genres_original", "excerpts_2to3s", "spli
 CLIP_CROPS, EXCERPT_CROPS = 12, 3  # random crops per variant
 _FEATURE_VERSION = 2  # bump when the cached MFCC arrays change meaning
 _MUSICNN_VERSION = 3  # ... the cached outputs of a pretrained network
+_PATCHES_VERSION = 1  # ... the cached log-mel patches (and musicnn's outputs on the crops)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ def _read_splits(folder: Path) -> dict[str, str]:
 
 
 FEATURE_KINDS = ("mfcc", *EARS)  # the CNN's MFCC matrices; each pretrained network's outputs (models/ears.py)
+PATCHES = "patches"  # musicnn's log-mel input with musicnn's outputs on the crops: what the student learns from
+STUDENT_CROPS = 2  # random crops per variant kept as student training patches (of CLIP_CROPS / EXCERPT_CROPS)
 
 
 def load_features(tracks: list[Track], cache_dir: Path, seed: int = 0, workers: int | None = None, log=print,
@@ -147,6 +151,20 @@ def load_features(tracks: list[Track], cache_dir: Path, seed: int = 0, workers: 
     cannot be decoded (GTZAN has a corrupt one in some copies) is logged with its reason and left out."""
     if kind not in FEATURE_KINDS:
         raise ValueError(f"kind must be one of {FEATURE_KINDS}")
+    kept, paths = cached(tracks, cache_dir, seed, workers, log, kind)
+    names = ("eval", "crops") if kind == "mfcc" else (f"eval_{output}", f"crops_{output}")
+    features = []
+    for path in paths:
+        with np.load(path) as stored:
+            features.append(TrackFeatures(stored[names[0]], stored[names[1]], stored["silent"]))
+    return kept, features
+
+
+def cached(tracks: list[Track], cache_dir: Path, seed: int, workers: int | None, log,
+           kind: str) -> tuple[list[Track], list[Path]]:
+    """The cache files of `kind` (FEATURE_KINDS or PATCHES) for `tracks`, computed in `workers` processes where
+    missing. Returns the tracks that could be read and their files, in order (a track that cannot be decoded is
+    logged with its reason and left out)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     tag = "" if kind == "mfcc" else f"{kind}-"
     paths = [cache_dir / f"{track.track_id}-{tag}{_cache_key(track, seed, kind)}.npz" for track in tracks]
@@ -164,21 +182,17 @@ def load_features(tracks: list[Track], cache_dir: Path, seed: int = 0, workers: 
                     log(f"  skipped {track.track_id}: {error}")
                 if done % 50 == 0 or done == len(todo):
                     log(f"  {done}/{len(todo)}")
-    names = ("eval", "crops") if kind == "mfcc" else (f"eval_{output}", f"crops_{output}")
-    kept, features = [], []
-    for track, path in zip(tracks, paths):
-        if track.track_id in failed:
-            continue
-        with np.load(path) as stored:
-            features.append(TrackFeatures(stored[names[0]], stored[names[1]], stored["silent"]))
-        kept.append(track)
-    return kept, features
+    kept = [(track, path) for track, path in zip(tracks, paths) if track.track_id not in failed]
+    return [track for track, _ in kept], [path for _, path in kept]
 
 
 def _cache_key(track: Track, seed: int, kind: str = "mfcc") -> str:
     """The cache file's key: every setting that shapes `kind`'s features, and the contents of the files read."""
     parts: list[object]
-    if kind != "mfcc":
+    if kind == PATCHES:
+        parts = [kind, _PATCHES_VERSION, seed, SAMPLE_RATE, CLIP_CROPS, EXCERPT_CROPS, STUDENT_CROPS,
+                 list(augment.VARIANTS), _file_digest(ear("musicnn").files(MODEL_DIR)[1])]
+    elif kind != "mfcc":
         parts = [kind, _MUSICNN_VERSION, seed, SAMPLE_RATE, CLIP_CROPS, EXCERPT_CROPS, list(augment.VARIANTS),
                  _file_digest(ear(kind).files(MODEL_DIR)[1])]
     else:
@@ -206,6 +220,7 @@ def _compute_and_store(job: tuple[Track, Path, int, str]) -> str | None:
     track, path, seed, kind = job
     try:
         arrays = (compute_track_features(track, seed).__dict__ if kind == "mfcc"
+                  else compute_track_patches(track, seed) if kind == PATCHES
                   else compute_track_embeddings(track, seed, kind))
     except GenreClassifierError as exc:
         return f"{track.clip or track.excerpt}: {exc}"
@@ -261,6 +276,23 @@ def compute_track_embeddings(track: Track, seed: int, name: str = "musicnn") -> 
         arrays[f"eval_{output}"] = np.stack([e[output] for e in per_variant]).astype(np.float16)
         arrays[f"crops_{output}"] = arrays[f"eval_{output}"][:, :0]
     return arrays
+
+
+def compute_track_patches(track: Track, seed: int) -> dict[str, np.ndarray]:
+    """What the student learns from, for one track and every variant, in float16: "eval" (variants, segments, 187,
+    96) log-mel patches of the judged segments (musicnn's outputs on them are the musicnn cache's), "crops"
+    (variants, STUDENT_CROPS or fewer, 187, 96) of the first random crops, with musicnn's outputs on those,
+    "crops_<output>" (variants, crops, dims), and "silent" (variants, segments)."""
+    model = _ear_model("musicnn")
+    arrays: dict[str, list[np.ndarray]] = {"eval": [], "crops": [], "silent": []}
+    for judged, crops in variant_audio(track, seed):
+        arrays["eval"].append(musicnn_features(judged))
+        arrays["crops"].append(musicnn_features(crops[:STUDENT_CROPS]))
+        arrays["silent"].append(segmenting.is_silent(judged))
+        outputs = model(arrays["crops"][-1])
+        for output in EAR_OUTPUTS:
+            arrays.setdefault(f"crops_{output}", []).append(outputs[output])
+    return {name: np.stack(values).astype(bool if name == "silent" else np.float16) for name, values in arrays.items()}
 
 
 @lru_cache(maxsize=None)

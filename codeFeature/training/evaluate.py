@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from codeFeature.config import ENGINES, MIN_SOURCE_SONGS, N_SEGMENTS
+from codeFeature.config import ENGINES, MIN_SOURCE_SONGS, N_SEGMENTS, STUDENT_ENGINE
 from codeFeature.engine import confidence
 from codeFeature.engine.card import KINDS
 from codeFeature.engine.confidence import Thresholds
@@ -168,18 +168,50 @@ def robust_score(evaluation: dict) -> float:
 GTZAN_FLOOR = 0.78  # the default engine keeps at least this accuracy on GTZAN's artist-filtered split
 
 
+STUDENT_MARGIN = 0.01  # the student replaces musicnn as the default if its real-song accuracy is at most this lower
+
+
 def choose_default(evaluations: dict[str, dict]) -> str:
     """The default engine: among the engines whose artist-filtered GTZAN accuracy (when measured) is at least
     GTZAN_FLOOR (all of them if none is), the best mean of held-out real-song accuracy (artist-grouped: what people
     upload) and leave-one-source-out accuracy on each source of MIN_SOURCE_SONGS songs or more (`source_accuracies`),
-    then the best `robust_score`, then the cheaper engine (the ensemble runs both networks)."""
+    then the best `robust_score`, then the cheaper engine (the ensemble runs both networks). The student engine is
+    judged against musicnn instead (`student_keeps_up`): if musicnn wins and the student keeps up, the student."""
+    chosen = _best_engine({e: v for e, v in evaluations.items() if e != STUDENT_ENGINE} or evaluations)
+    if chosen == "musicnn" and STUDENT_ENGINE in evaluations and student_keeps_up(evaluations[STUDENT_ENGINE],
+                                                                                 evaluations["musicnn"]):
+        return STUDENT_ENGINE
+    return chosen
+
+
+def real_accuracy(evaluation: dict) -> float | None:
+    """Held-out real-song (artist-grouped) track accuracy of an engine's evaluation, None if not measured."""
+    real = evaluation.get("realsongs")
+    return real["original"]["track"]["accuracy"] if real else None
+
+
+def split_accuracy(evaluation: dict) -> float | None:
+    """GTZAN artist-filtered split track accuracy of an engine's evaluation, None if not measured."""
+    split = evaluation.get("split")
+    return split["original"]["track"]["accuracy"] if split else None
+
+
+def student_keeps_up(student: dict, teacher: dict) -> bool:
+    """Whether the student engine may be the default in musicnn's place: its held-out real-song accuracy within
+    STUDENT_MARGIN of musicnn's and its GTZAN split at least GTZAN_FLOOR (a figure not measured counts as kept)."""
+    real, teacher_real, split = real_accuracy(student), real_accuracy(teacher), split_accuracy(student)
+    return ((real is None or teacher_real is None or real >= teacher_real - STUDENT_MARGIN - 1e-9)
+            and (split is None or split >= GTZAN_FLOOR))
+
+
+def _best_engine(evaluations: dict[str, dict]) -> str:
     def split_ok(engine: str) -> bool:
-        split = evaluations[engine].get("split")
-        return split is None or split["original"]["track"]["accuracy"] >= GTZAN_FLOOR
+        split = split_accuracy(evaluations[engine])
+        return split is None or split >= GTZAN_FLOOR
 
     def key(engine: str) -> tuple[float, float, int]:
-        real = evaluations[engine].get("realsongs")
-        accuracies = [real["original"]["track"]["accuracy"]] if real else []
+        real = real_accuracy(evaluations[engine])
+        accuracies = [real] if real is not None else []
         accuracies += list(source_accuracies(evaluations[engine]).values())
         return (float(np.mean(accuracies)) if accuracies else 0.0, robust_score(evaluations[engine]),
                 -ENGINES.index(engine))

@@ -31,7 +31,7 @@ from scipy.special import logsumexp
 
 from codeFeature.config import EARS, GENRES, HEAD_CLASSES
 from codeFeature.errors import DatasetError
-from codeFeature.models.ears import ear
+from codeFeature.models.ears import EAR_SPECS, ear
 from codeFeature.models.genre_head import (
     GENRE_MAP,
     build_head,
@@ -91,8 +91,8 @@ class HeadData:
 
     @property
     def ears(self) -> tuple[str, ...]:
-        """The networks whose outputs the data holds, in config.EARS order."""
-        return tuple(name for name in EARS if name in self.outputs[0]) if self.outputs else ()
+        """The networks whose outputs the data holds, in models/ears.EAR_SPECS order."""
+        return tuple(name for name in EAR_SPECS if name in self.outputs[0]) if self.outputs else ()
 
     def inputs(self, ears: tuple[str, ...]) -> list[np.ndarray]:
         """Per track, the (variants, segments, dims) head inputs for the networks `ears` (genre_head.head_inputs,
@@ -245,7 +245,7 @@ def select(data: HeadData, idx: np.ndarray, seed: int, designs: tuple[HeadSettin
     only: INNER_FOLDS of them, fewer where the tracks are too few, and the first design where even two are too many.
     Of the sets of networks (`ear_sets`, default: every non-empty subset of the data's), cheapest first, a costlier
     one replaces the choice only if it scores EAR_MARGIN more."""
-    ear_sets = ear_sets or tuple(s for s in EAR_SETS if set(s) <= set(data.ears))
+    ear_sets = candidate_sets(data, ear_sets)
     inner = _inner_folds(data, idx, seed)
     if not inner:
         per_ears = {ears: Choice(ears, designs[0], 0.0) for ears in ear_sets}
@@ -267,6 +267,12 @@ def select(data: HeadData, idx: np.ndarray, seed: int, designs: tuple[HeadSettin
             if ears not in per_ears or score > per_ears[ears].score:
                 per_ears[ears] = Choice(ears, settings, score)
     return Selection(choose_ears(per_ears), per_ears, scores)
+
+
+def candidate_sets(data: HeadData,
+                   ear_sets: tuple[tuple[str, ...], ...] | None = None) -> tuple[tuple[str, ...], ...]:
+    """The sets of networks `select` chooses among: `ear_sets`, by default every set (EAR_SETS) of the data's."""
+    return ear_sets or tuple(s for s in EAR_SETS if set(s) <= set(data.ears))
 
 
 def choose_ears(per_ears: dict[tuple[str, ...], Choice]) -> Choice:
@@ -299,13 +305,13 @@ def predict(head: InferenceModel, data: HeadData, idx: np.ndarray,
             for v, variant in enumerate(VARIANTS)}
 
 
-def run(name: str, data: HeadData, train_idx: np.ndarray, test_idx: np.ndarray,
-        seed: int = 0) -> tuple[Run, dict[tuple[str, ...], Run]]:
+def run(name: str, data: HeadData, train_idx: np.ndarray, test_idx: np.ndarray, seed: int = 0,
+        ear_sets: tuple[tuple[str, ...], ...] | None = None) -> tuple[Run, dict[tuple[str, ...], Run]]:
     """One evaluation run: choose the networks and design on `train_idx` (inner CV), fit the choice on all of
     `train_idx`, judge `test_idx`. Returns that Run (its `selection` records the choice) and, for the ablation, the
     same run of every set of networks with its own best design (the chosen set's is the same Run)."""
     started = time.perf_counter()
-    chosen = select(data, train_idx, seed)
+    chosen = select(data, train_idx, seed, ear_sets=ear_sets)
     runs = {}
     for ears, choice in chosen.per_ears.items():
         head = InferenceModel(fit_linear(data, train_idx, ears, choice.settings).keras())
@@ -315,19 +321,20 @@ def run(name: str, data: HeadData, train_idx: np.ndarray, test_idx: np.ndarray,
     return main, runs
 
 
-def evaluate(jobs: list[Job], data: HeadData, seed: int, workers: int | None,
-             log) -> tuple[list[Run], dict[tuple[str, ...], list[Run]]]:
-    """`run` for every evaluation job, in parallel processes (each gets `data` once). Returns the Runs in job order
-    and, per set of networks, its Runs (the ablation)."""
+def evaluate(jobs: list[Job], data: HeadData, seed: int, workers: int | None, log,
+             ear_sets: tuple[tuple[str, ...], ...] | None = None) -> tuple[list[Run], dict[tuple[str, ...], list[Run]]]:
+    """`run` for every evaluation job, in parallel processes (each gets `data` once), choosing among `ear_sets`
+    (default: every set of the data's pretrained networks). Returns the Runs in job order and, per set of networks,
+    its Runs (the ablation)."""
     if not jobs:
         return [], {}
-    log(f"genre head: {len(jobs)} runs, each choosing among {len(EAR_SETS)} sets of networks x {len(DESIGNS)} "
-        f"designs by inner CV")
+    log(f"genre head over {'+'.join(data.ears)}: {len(jobs)} runs, each choosing among "
+        f"{len(candidate_sets(data, ear_sets))} sets of networks x {len(DESIGNS)} designs by inner CV")
     runs, ablation = [], {}
     with ProcessPoolExecutor(max_workers=min(len(jobs), workers or os.cpu_count() or 1),
                              mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                              initargs=(data,)) as pool:
-        for main, per_ears in pool.map(_worker_run, jobs, [seed] * len(jobs)):
+        for main, per_ears in pool.map(_worker_run, jobs, [seed] * len(jobs), [ear_sets] * len(jobs)):
             log(f"  {main.name}: {'+'.join(main.selection['ears'])}, {main.seconds} s")
             runs.append(main)
             for ears, ear_run in per_ears.items():
@@ -343,5 +350,6 @@ def _init_worker(data: HeadData) -> None:
     _WORKER_DATA[:] = [data]
 
 
-def _worker_run(job: Job, seed: int) -> tuple[Run, dict[tuple[str, ...], Run]]:
-    return run(job.name, _WORKER_DATA[0], job.train_idx, job.test_idx, seed)
+def _worker_run(job: Job, seed: int,
+                ear_sets: tuple[tuple[str, ...], ...] | None) -> tuple[Run, dict[tuple[str, ...], Run]]:
+    return run(job.name, _WORKER_DATA[0], job.train_idx, job.test_idx, seed, ear_sets)

@@ -2,10 +2,13 @@
 
     python -m codeFeature.train --data ../shared/gtzan --realsongs ../shared/realsongs   # what made class_xls/
     python -m codeFeature.train --data genres_original --folds 0  # just train, fixed number of epochs
+    python -m codeFeature.train --data ../shared/gtzan --realsongs ../shared/realsongs --add-student  # student only
 
 Engines: the MFCC CNN (trained here), the genre head over the pretrained networks' outputs (models/ears.py;
-trained here, which networks it reads and its design chosen inside each run's training tracks, see fit_head), and
-their ensemble (weight chosen here from held-out predictions).
+trained here, which networks it reads and its design chosen inside each run's training tracks, see fit_head),
+the musicnn student (distilled here from musicnn, with a genre head of its own fitted by the same runs; distil.py),
+and the ensemble of the CNN and musicnn (weight chosen here from held-out predictions). `--add-student` runs the
+student's steps alone into a folder the full command filled (`add_student`).
 
 Evaluation never puts segments of one track on both sides: tracks are the unit of every split (folds.track_folds).
 1. `cv`: k folds over GTZAN tracks (stratified) and, with --realsongs, over the real songs and the songs of none of
@@ -38,7 +41,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,39 +50,44 @@ from codeFeature.config import (
     CONFUSION_PNG,
     EAR_OUTPUTS,
     EARS,
+    ENGINES,
     ENGINES_JSON,
     GENRES,
-    HEAD_JSON,
-    HEAD_WEIGHTS,
     METRICS_JSON,
     MODEL_DIR,
     MODEL_JSON,
     MODEL_WEIGHTS,
     MUSICNN_LICENSE,
     PROJECT_DIR,
+    STUDENT_ENGINE,
 )
 from codeFeature.engine.card import SCHEMA, read_card
 from codeFeature.engine.confidence import Thresholds
-from codeFeature.engine.settings import EngineSettings, feature_settings
+from codeFeature.engine.settings import CHOSEN_BY, EngineSettings, feature_settings
 from codeFeature.errors import DatasetError, GenreClassifierError, ModelFilesError
 from codeFeature.models.cnn import save_model
 from codeFeature.models.ears import ear
 from codeFeature.models.genre_head import files as head_files
 from codeFeature.models.genre_head import head_layout
 from codeFeature.models.keras_files import save_keras
+from codeFeature.models.student import STUDENT_NAME
 from codeFeature.training import (
     dataset,
+    distil,
     evaluate,
     fit_cnn,
     fit_head,
     metrics,
     realsongs,
 )
+from codeFeature.training.distil import StudentSettings
 from codeFeature.training.fit_cnn import TrainSettings, one_tensorflow_thread
 from codeFeature.training.folds import evaluation_jobs
 from codeFeature.training.metrics import Run
 from codeFeature.training.sources import source_of
 from codeFeature.training.track_data import TrackData
+
+STUDENT_EARS = ((STUDENT_NAME,),)  # the student engine's head reads the student alone
 
 
 def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_split: bool = True,
@@ -103,9 +111,15 @@ def train(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_sp
     jobs = evaluation_jobs(data, folds, use_split, settings.seed)
     runs = {"cnn": fit_cnn.evaluate(jobs, data, settings, workers, log)}
     ablation: dict[tuple[str, ...], list[Run]] = {}
+    student = None
     if head_data is not None:
         runs["musicnn"], ablation = fit_head.evaluate(jobs, head_data, settings.seed, workers, log)
-    engines = fit_final(data, head_data, runs, settings, epochs, out_dir, log)
+        if distil.TEACHER in head_data.ears:
+            student = distil.distil(data.tracks, head_data, cache_dir, out_dir, StudentSettings(seed=settings.seed),
+                                    workers, log)
+            runs[STUDENT_ENGINE], _ = fit_head.evaluate(jobs, student.head_data, settings.seed, workers, log,
+                                                        ear_sets=STUDENT_EARS)
+    engines = fit_final(data, head_data, runs, settings, epochs, out_dir, log, student)
     default, weight, rules = judge(data, runs, engines, ablation)
     report = write(out_dir, data, engines, default, weight, rules, {"data": data_dir, "realsongs": realsongs_dir},
                    command)
@@ -134,10 +148,12 @@ def load_data(data_dir: Path, realsongs_dir: Path | None, cache_dir: Path, seed:
 
 
 def fit_final(data: TrackData, head_data: fit_head.HeadData | None, runs: dict[str, list[Run]],
-              settings: TrainSettings, epochs: int | None, out_dir: Path, log) -> dict:
+              settings: TrainSettings, epochs: int | None, out_dir: Path, log,
+              student: distil.Distilled | None = None) -> dict:
     """Step 4: the shipped models, fitted on every track and saved into `out_dir`: the CNN for `epochs` (default:
     the median of the runs' best epochs), the genre head over the networks and of the design chosen by inner CV on
-    every track. Returns metrics.json's "engines" records of them (files, sizes, settings)."""
+    every track, and (with `student`, whose network distil already saved there) the student engine's head over its
+    cross-fitted outputs. Returns metrics.json's "engines" records of them (files, sizes, settings)."""
     genre_tracks = np.flatnonzero(~data.outside)
     final_epochs = epochs or (int(np.median([r.best_epoch for r in runs["cnn"]])) if runs["cnn"]
                               else settings.max_epochs)
@@ -154,24 +170,34 @@ def fit_final(data: TrackData, head_data: fit_head.HeadData | None, runs: dict[s
         "final_fit_seconds": round(time.perf_counter() - final_started, 1),
     }}
     if head_data is not None:
-        everything = np.arange(len(data.tracks))
-        log(f"choosing and fitting the final genre head on all {len(everything)} tracks")
-        chosen = fit_head.select(head_data, everything, settings.seed)
-        ears = chosen.chosen.ears
-        log(f"  chose {'+'.join(ears)}: {chosen.chosen.settings}")
-        head = fit_head.fit_linear(head_data, everything, ears, chosen.chosen.settings).keras()
-        save_keras(head, *head_files(out_dir))
+        engines["musicnn"] = _final_head(head_data, runs["musicnn"], "musicnn", None, settings.seed,
+                                         out_dir, log)
         _copy_ears(out_dir)
-        engines["musicnn"] = {"files": [name for e in ears for name in (ear(e).json_name, ear(e).weights_name)]
-                              + [HEAD_JSON, HEAD_WEIGHTS],
-                              "ears": list(ears), "macs_per_segment": fit_head.ear_cost(ears),
-                              "head_parameters": int(head.count_params()), "head_inputs": list(head_layout(ears)),
-                              "settings": asdict(chosen.chosen.settings),
-                              "designs": [asdict(d) for d in fit_head.DESIGNS],
-                              "ear_sets": [list(e) for e in fit_head.EAR_SETS],
-                              "selection": {"final": chosen.record(),
-                                            **{r.name: r.selection for r in runs["musicnn"]}}}
+    if student is not None:
+        engines[STUDENT_ENGINE] = {**_final_head(student.head_data, runs[STUDENT_ENGINE], STUDENT_ENGINE, STUDENT_EARS,
+                                                 settings.seed, out_dir, log), "distillation": student.record}
     return engines
+
+
+def _final_head(head_data: fit_head.HeadData, engine_runs: list[Run], engine: str,
+                ear_sets: tuple[tuple[str, ...], ...] | None, seed: int, out_dir: Path, log) -> dict:
+    """`engine`'s genre head over the networks and of the design chosen by inner CV on every track (among
+    `ear_sets`, default every set of the data's networks), saved into `out_dir`; returns its metrics.json record."""
+    everything = np.arange(len(head_data.labels))
+    log(f"choosing and fitting the final genre head of {engine} on all {len(everything)} tracks")
+    chosen = fit_head.select(head_data, everything, seed, ear_sets=ear_sets)
+    ears = chosen.chosen.ears
+    log(f"  chose {'+'.join(ears)}: {chosen.chosen.settings}")
+    head = fit_head.fit_linear(head_data, everything, ears, chosen.chosen.settings).keras()
+    save_keras(head, *head_files(out_dir, engine))
+    return {"files": [name for e in ears for name in (ear(e).json_name, ear(e).weights_name)]
+            + [path.name for path in head_files(out_dir, engine)],
+            "ears": list(ears), "macs_per_segment": fit_head.ear_cost(ears),
+            "head_parameters": int(head.count_params()), "head_inputs": list(head_layout(ears)),
+            "settings": asdict(chosen.chosen.settings),
+            "designs": [asdict(d) for d in fit_head.DESIGNS],
+            "ear_sets": [list(e) for e in fit_head.candidate_sets(head_data, ear_sets)],
+            "selection": {"final": chosen.record(), **{r.name: r.selection for r in engine_runs}}}
 
 
 def judge(data: TrackData, runs: dict[str, list[Run]], engines: dict,
@@ -185,16 +211,72 @@ def judge(data: TrackData, runs: dict[str, list[Run]], engines: dict,
         weight, scores = evaluate.choose_weight(data, runs)
         runs["ensemble"] = metrics.mixed_runs(runs["musicnn"], runs["cnn"], weight)
         engines["ensemble"] = {"files": [ENGINES_JSON], "musicnn_weight": weight, "weight_scores": scores}
-    rules = {}
-    for engine, engine_runs in runs.items():
-        per_run, rules[engine] = evaluate.choose_rules(data, engine_runs)
-        engines[engine]["not_sure"] = {**asdict(rules[engine]), "per_run": {k: asdict(v) for k, v in per_run.items()}}
-        engines[engine]["evaluation"] = evaluate.evaluate_runs(data, engine_runs, per_run)
+    rules = {engine: judge_engine(data, engine_runs, engines[engine]) for engine, engine_runs in runs.items()}
     if ablation:
         engines["musicnn"]["ablation"] = {"+".join(ears): evaluate.ablation_row(data, ear_runs, fit_head.ear_cost(ears))
                                           for ears, ear_runs in ablation.items()}
     default = evaluate.choose_default({engine: details["evaluation"] for engine, details in engines.items()})
     return default, weight, rules
+
+
+def judge_engine(data: TrackData, engine_runs: list[Run], record: dict) -> Thresholds:
+    """One engine's "not sure" rule (per run and shipped) and held-out figures, added to its metrics.json `record`;
+    returns the shipped rule."""
+    per_run, rule = evaluate.choose_rules(data, engine_runs)
+    record["not_sure"] = {**asdict(rule), "per_run": {k: asdict(v) for k, v in per_run.items()}}
+    record["evaluation"] = evaluate.evaluate_runs(data, engine_runs, per_run)
+    return rule
+
+
+def add_student(data_dir: Path, out_dir: Path, cache_dir: Path, folds: int = 5, use_split: bool = True,
+                settings: TrainSettings = TrainSettings(), workers: int | None = None, command: str | None = None,
+                realsongs_dir: Path | None = None, log=print) -> dict:
+    """The student engine's steps of `train` alone (distil, the head's runs, its final head, its rule and figures,
+    the default engine) into `out_dir`, which `train` filled from the same data, folds and seed: its other models
+    and figures are kept, as the same runs would give them again. Returns metrics.json's new content."""
+    started = time.perf_counter()
+    one_tensorflow_thread()
+    report = json.loads((out_dir / METRICS_JSON).read_text()) if (out_dir / METRICS_JSON).is_file() else None
+    if report is None or "musicnn" not in report.get("engines", {}):
+        raise ModelFilesError(f"{out_dir} holds no genre head trained by `python -m codeFeature.train`: "
+                              f"train every engine first (without --add-student).")
+    previous = EngineSettings.read(out_dir)
+    data, head_data = load_data(data_dir, realsongs_dir, cache_dir, settings.seed, workers, (distil.TEACHER,), log)
+    trained_on = (report["data"]["tracks"], (report["data"]["realsongs"] or {}).get("songs", 0))
+    if trained_on != (int(data.gtzan.sum()), int(data.real.sum())):
+        raise DatasetError(f"{out_dir} was trained on {trained_on[0]} GTZAN tracks and {trained_on[1]} real songs, "
+                           f"not {int(data.gtzan.sum())} and {int(data.real.sum())}: train every engine on these "
+                           f"first (without --add-student).")
+    jobs = evaluation_jobs(data, folds, use_split, settings.seed)
+    student = distil.distil(data.tracks, head_data, cache_dir, out_dir, StudentSettings(seed=settings.seed),
+                            workers, log)
+    runs, _ = fit_head.evaluate(jobs, student.head_data, settings.seed, workers, log, ear_sets=STUDENT_EARS)
+    engines = report["engines"]
+    engines[STUDENT_ENGINE] = {**_final_head(student.head_data, runs, STUDENT_ENGINE, STUDENT_EARS, settings.seed,
+                                             out_dir, log), "distillation": student.record}
+    rule = judge_engine(data, runs, engines[STUDENT_ENGINE])
+    default = evaluate.choose_default({engine: details["evaluation"] for engine, details in engines.items()})
+    replace(previous, default_engine=default, not_sure={**previous.not_sure, STUDENT_ENGINE: asdict(rule)},
+            chosen_by=CHOSEN_BY).write(out_dir)
+    report.update(default_engine=default, engines=in_engine_order(engines), student_command=command)
+    plot_headline(out_dir, default, engines)
+    report["student_seconds"] = round(time.perf_counter() - started, 1)
+    (out_dir / METRICS_JSON).write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def in_engine_order(engines: dict) -> dict:
+    """metrics.json's engine records in config.ENGINES order (cheapest first), as every table shows them."""
+    return {engine: engines[engine] for engine in ENGINES if engine in engines}
+
+
+def plot_headline(out_dir: Path, default: str, engines: dict) -> None:
+    """confusion.png in `out_dir`: the `default` engine's held-out GTZAN confusion (when measured)."""
+    headline = metrics.headline(engines[default]["evaluation"])
+    if headline is not None:
+        title = (f"{default}: " + ("5-fold" if "cv" in engines[default]["evaluation"] else "artist-filtered split")
+                 + " track-level confusion (GTZAN)")
+        metrics.plot_confusion(headline["original"]["track"]["confusion"], title, out_dir / CONFUSION_PNG)
 
 
 def write(out_dir: Path, data: TrackData, engines: dict, default: str, weight: float, rules: dict[str, Thresholds],
@@ -222,14 +304,10 @@ def write(out_dir: Path, data: TrackData, engines: dict, default: str, weight: f
                              for group in sorted(set(data.sources))}},
         "genres": list(GENRES),
         "default_engine": default,
-        "engines": engines,
+        "engines": in_engine_order(engines),
         "command": command,
     }
-    headline = metrics.headline(engines[default]["evaluation"])
-    if headline is not None:
-        title = (f"{default}: " + ("5-fold" if "cv" in engines[default]["evaluation"] else "artist-filtered split")
-                 + " track-level confusion (GTZAN)")
-        metrics.plot_confusion(headline["original"]["track"]["confusion"], title, out_dir / CONFUSION_PNG)
+    plot_headline(out_dir, default, engines)
     return report
 
 
@@ -284,14 +362,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="train and evaluate the CNN only (no genre head, no ensemble)")
     parser.add_argument("--ears", nargs="+", choices=EARS, default=list(EARS),
                         help="the pretrained networks the genre head may read (default: all; training chooses which)")
+    parser.add_argument("--add-student", action="store_true",
+                        help=f"only distil and judge the {STUDENT_ENGINE} engine, into an --out folder this command "
+                             f"already trained on the same data, folds and seed (keeps its other models)")
     args = parser.parse_args(argv)
     settings = TrainSettings(max_epochs=args.max_epochs, min_epochs=min(args.min_epochs, args.max_epochs),
                              seed=args.seed)
+    command = " ".join(["python -m codeFeature.train", *(argv if argv is not None else sys.argv[1:])])
+    started = time.perf_counter()
     try:
-        report = train(args.data, args.out, args.cache, args.folds, not args.no_split, args.epochs, settings,
-                       args.workers, command=" ".join(["python -m codeFeature.train", *(argv or sys.argv[1:])]),
-                       musicnn=not args.no_musicnn, realsongs_dir=args.realsongs,
-                       ears=tuple(name for name in EARS if name in args.ears))
+        if args.add_student:
+            add_student(args.data, args.out, args.cache, args.folds, not args.no_split, settings, args.workers,
+                        command, args.realsongs)
+        else:
+            train(args.data, args.out, args.cache, args.folds, not args.no_split, args.epochs, settings,
+                  args.workers, command=command, musicnn=not args.no_musicnn, realsongs_dir=args.realsongs,
+                  ears=tuple(name for name in EARS if name in args.ears))
         card = read_card(args.out)  # what was written, read back as every surface reads it
     except GenreClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -308,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{engine} without {group}: {f.accuracy:.3f} of its {f.tracks} songs (top-3 {f.top3_accuracy:.3f}), "
                   f"macro recall {f.macro_recall:.3f}")
     print(f"default engine: {card.default_engine}; wrote the model files and {args.out / METRICS_JSON} "
-          f"in {report['total_seconds']:.0f} s")
+          f"in {time.perf_counter() - started:.0f} s")
     return 0
 
 
