@@ -49,7 +49,7 @@ def _check(prediction: Prediction) -> None:
     segments = np.array([list(s.probabilities.values()) for s in prediction.segments if not s.silent])
     if prediction.engine == "cnn":  # the mean of the audible segments' probabilities
         song = segments.mean(axis=0)
-    elif prediction.engine == "musicnn":  # a linear head over the mean input: softmax of the mean segment logits
+    else:  # musicnn and its student: a linear head over the mean input, softmax of the mean segment logits
         song = np.exp(np.log(segments).mean(axis=0))
         song /= song.sum()
     if prediction.engine != "ensemble":  # the ensemble: see test_every_engine_and_the_ensemble_is_the_weighted_mean
