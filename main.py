@@ -35,19 +35,11 @@ from codeFeature import (
     Prediction,
     shared_classifiers,
 )
-from codeFeature.config import MUSICNN_SAMPLE_RATE, SAMPLE_RATE, SEGMENT_SECONDS, STUDENT_ENGINE
+from codeFeature.config import MUSICNN_SAMPLE_RATE, SAMPLE_RATE, SEGMENT_SECONDS
+from codeFeature.engine.engines import engine as engine_record
 
 log = logging.getLogger(__name__)
 
-ENGINE_NAMES = {"cnn": "MFCC CNN", STUDENT_ENGINE: "musicnn student (fast)", "musicnn": "musicnn + genre head",
-                "ensemble": "Ensemble (both)"}
-ENGINE_HELP = {"cnn": "a small CNN over 13 MFCCs, trained on GTZAN only",
-               STUDENT_ENGINE: "a network about 300 times smaller than musicnn, taught by it to give musicnn's tags "
-                               "and embedding, with a genre head of its own",
-               "musicnn": "pretrained music-tagging networks (musicnn, Million Song Dataset); a genre head "
-                          "trained on GTZAN and real songs reads their tags and embeddings",
-               "ensemble": "a weighted average of the two"}
-ENGINE_COLUMNS = {"cnn": "cnn", STUDENT_ENGINE: "student", "musicnn": "musicnn", "ensemble": "both"}
 GENRE_COLOURS = ["#1f77b4", "#aec7e8", "#ff7f0e", "#e377c2", "#2ca02c", "#17becf", "#7f7f7f", "#ffbb78",
                  "#98df8a", "#d62728"]
 
@@ -209,7 +201,7 @@ def headline_ui(prediction: Prediction) -> None:
     if prediction.doubt:
         st.warning(prediction.doubt, icon=":material/help:")
     st.caption(f"{prediction.duration_s:.1f} s of audio, analysed in {prediction.elapsed_s:.2f} s by the "
-               f"{ENGINE_NAMES[prediction.engine]} engine from ten {SEGMENT_SECONDS:.0f}-second segments.")
+               f"{engine_record(prediction.engine).label} engine from ten {SEGMENT_SECONDS:.0f}-second segments.")
 
 
 def genre_chart_ui(prediction: Prediction) -> None:
@@ -289,9 +281,9 @@ def sidebar_ui(card: ModelCard, default: str) -> str:
     with st.sidebar:
         st.subheader("Engine")
         engine = st.radio("Engine", ENGINES, index=ENGINES.index(default), label_visibility="collapsed",
-                          format_func=lambda e: ENGINE_NAMES[e] + (" (best measured)" if e == default else ""),
+                          format_func=lambda e: engine_record(e).label + (" (best measured)" if e == default else ""),
                           key="engine")
-        st.caption(f"{ENGINE_NAMES[engine]}: {ENGINE_HELP[engine]}. \"both\" in the table below is the ensemble.")
+        st.caption(f"{engine_record(engine).label}: {engine_record(engine).description}.")
         measured = card.engines[engine].measured if engine in card.engines else {}
         real = measured.get("realsongs")
         if real is not None:
@@ -322,7 +314,7 @@ def _engine_table(card: ModelCard) -> pd.DataFrame:
         details = card.engines[engine]
         figures = details.measured.get("realsongs") or details.measured.get("cv")
         if figures is not None:
-            columns[ENGINE_COLUMNS[engine]] = [f"{figures.recall[g]:.0%}" if figures.recall[g] is not None else "–"
+            columns[engine] = [f"{figures.recall[g]:.0%}" if figures.recall[g] is not None else "–"
                                                for g in GENRES]
     return pd.DataFrame(columns)
 

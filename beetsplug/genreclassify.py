@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,8 +26,10 @@ from beets.dbcore import types
 from beets.library import Item, Library
 from beets.plugins import BeetsPlugin
 
+from codeFeature.engine.engines import ENGINES, help_text
 from codeFeature.engine.prediction import Failure, Prediction
 from codeFeature.errors import GenreClassifierError
+from codeFeature.signals import signals_held, signals_stop
 from codeFeature.tagging.library_tags import (
     FAILED,
     FILL,
@@ -41,7 +41,6 @@ from codeFeature.tagging.library_tags import (
     PlannedTag,
     TagOptions,
     decide,
-    signals_held,
 )
 
 if TYPE_CHECKING:  # the classifier (TensorFlow, OpenVINO) loads when a command needs it, not with beets
@@ -83,7 +82,8 @@ class GenreClassifyPlugin(BeetsPlugin):
         add("-c", "--count", dest="count", type="int", help="how many genres to store (most likely first)")
         add("--min-probability", dest="min_probability", type="float",
             help="store only genres at least this likely")
-        add("-e", "--engine", dest="engine", help="cnn, musicnn or ensemble (default: the models' default)")
+        add("-e", "--engine", dest="engine", choices=ENGINES,
+            help=f"{help_text()}. Default: the models' default (class_xls/engines.json)")
         add("-w", "--write", dest="write", action="store_true", default=None, help="write file tags")
         add("-W", "--nowrite", dest="write", action="store_false", help="do not write file tags")
         add("--undo", action="store_true", help="put back the genres an earlier run changed")
@@ -107,7 +107,7 @@ class GenreClassifyPlugin(BeetsPlugin):
             outcomes = self.classify_items(items, self.options(), pretend, write)
         counts: dict[str, int] = {}
         try:
-            with signals_stop_the_command():
+            with signals_stop():
                 for planned in outcomes:
                     self._show(planned)
                     counts[planned.action] = counts.get(planned.action, 0) + 1
@@ -188,18 +188,6 @@ class GenreClassifyPlugin(BeetsPlugin):
 
     def _show(self, planned: PlannedTag) -> None:
         ui.print_(f"{planned.action}: {planned.line()}")
-
-
-@contextmanager
-def signals_stop_the_command() -> Iterator[None]:
-    """Inside the block SIGTERM, like Ctrl-C, stops the command as KeyboardInterrupt (between two items, see
-    library_tags.signals_held); the handlers before are put back after."""
-    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def item_path(item: Item) -> Path:

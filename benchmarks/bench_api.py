@@ -33,8 +33,9 @@ sys.path.insert(0, str(PROJECT))
 
 from bench_predict import print_table, synth, write_mp3  # noqa: E402
 
-from codeFeature.config import ENGINES  # noqa: E402
+from codeFeature.engine.engines import ENGINES  # noqa: E402
 from codeFeature.engine.model_folder import ModelFolder  # noqa: E402
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
 _ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -164,6 +165,7 @@ def main() -> None:
         ("server RSS before / after", f"{before:.0f} / {after:.0f} MB", "", True),
         ("server RSS growth over the run", f"{100 * growth:+.1f} %", "<= 10 %", growth <= 0.10),
     ]
+    print(describe())
     print(f"engine: {args.engine}; server options: {' '.join(options) or '(defaults)'}\n")
     print_table(["measure", "result", "goal"], rows)
 

@@ -29,8 +29,10 @@ sys.path.insert(0, str(PROJECT))
 from bench_predict import print_table, synth, write_mp3  # noqa: E402
 
 from codeFeature.apps.cli import expand  # noqa: E402
-from codeFeature.config import ENGINES, GENRES, SERVING_TOLERANCE  # noqa: E402
+from codeFeature.config import GENRES, SERVING_TOLERANCE  # noqa: E402
+from codeFeature.engine.engines import ENGINES  # noqa: E402
 from codeFeature.engine.classifier import GenreClassifier, Prediction  # noqa: E402
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
 REALSONGS = PROJECT.parent / "shared" / "realsongs" / "audio"
 ROUNDING = 5e-5  # the CLI prints probabilities to 4 decimals
@@ -77,6 +79,7 @@ def main() -> None:
     segment_diff = max((d[1] for d in differences), default=0.0)
     limit = SERVING_TOLERANCE + ROUNDING
     source = ", ".join(inputs) if inputs else "20 generated 30-s mp3s"
+    print(describe())
     print(f"engine: {engine}; {len(paths)} files from {source}; {len(classified)} classified\n")
     print_table(["measure", "result", "goal"], [
         ("same genre, both routes", f"{same_genre} / {len(classified)}", "all",

@@ -25,8 +25,9 @@ sys.path.insert(0, str(PROJECT))
 
 from bench_predict import print_table, synth, write_mp3  # noqa: E402
 
-from codeFeature.config import ENGINES  # noqa: E402
+from codeFeature.engine.engines import ENGINES  # noqa: E402
 from codeFeature.engine.model_folder import ModelFolder  # noqa: E402
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
 _ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -67,6 +68,7 @@ def main() -> None:
                                    str(where)], folder, few, args.songs, args.songs // 4)
         one = rates(batch(1), folder, few, args.songs, args.songs // 4)
         two = rates(batch(2), folder, few, args.songs, args.songs // 4)
+    print(describe())
     print(f"engine: {args.engine}; {args.songs} x 30-s mp3\n")
     rows = [("CLI (predict --json)", cli, "(reference)", True),
             ("batch, 1 worker", one, "(reference)", True),

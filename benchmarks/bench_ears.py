@@ -23,6 +23,7 @@ sys.path.insert(0, str(PROJECT))
 from codeFeature.config import EARS, MODEL_DIR, MUSICNN_INPUT_SHAPE, N_SEGMENTS  # noqa: E402
 from codeFeature.models.ears import count_macs, ear, load_ear  # noqa: E402
 from codeFeature.models.keras_files import load_keras  # noqa: E402
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
     patches = np.random.default_rng(0).uniform(0, 3, (N_SEGMENTS, *MUSICNN_INPUT_SHAPE)).astype(np.float32)
+    print(describe() + "\n")
     print("| network | parameters | multiply-adds per segment | per song | warm ms per song (10 segments) |")
     print("|---|---|---|---|---|")
     for name in EARS:

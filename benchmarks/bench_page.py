@@ -33,6 +33,7 @@ sys.path.insert(0, str(PROJECT))
 
 from bench_api import free_port, rss_mb, wait_for_health  # noqa: E402
 from bench_predict import print_table, synth, write_mp3  # noqa: E402
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -195,6 +196,7 @@ def main() -> None:
         (f"server RSS {args.settle:.0f} s after the last session closed", f"{run.rss_settled:.0f} MB",
          "(informative)", True),
     ])
+    print(describe())
     print("server RSS every 20 uploads: " + ", ".join(f"{n}: {mb:.0f} MB" for n, mb in sorted(load.rss_at.items())))
 
 

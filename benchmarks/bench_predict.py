@@ -1,6 +1,6 @@
 """Prediction speed and memory on this machine; prints a table.
 
-    python benchmarks/bench_predict.py [--songs 40] [--repeats 5] [--engines cnn,musicnn-student,musicnn,ensemble]
+    python benchmarks/bench_predict.py [--songs 40] [--repeats 5] [--engines cnn,musicnn]
 
 Makes its own test audio (synthesised, encoded with the bundled ffmpeg through pydub) in a temporary folder:
 a 30-s and a 10-minute mp3, and a folder of 30-s mp3s. Measures, for every engine,
@@ -14,8 +14,7 @@ same files: the first answer (imports + models + one song), the time per further
 (issue #19: the library within 10 % of the CLI on all three); and the peak of this process (all engines loaded)
 after all of the above.
 Goals: the default engine (issue #12) warm <= 0.15 s per song and >= 10 songs/s, CLI cold start <= 4 s, CLI peak
-<= 900 MB; cnn (issue #2) warm <= 0.15 s, 10-minute file within 1.2x of the 30-s file, >= 15 songs/s; ensemble
-(issue #4) warm < 0.5 s.
+<= 900 MB; cnn (issue #2) warm <= 0.15 s, 10-minute file within 1.2x of the 30-s file, >= 15 songs/s.
 """
 from __future__ import annotations
 
@@ -37,12 +36,14 @@ sys.path.insert(0, str(PROJECT))
 
 from codeFeature import Failure, GenreClassifier, ModelFolder  # noqa: E402
 from codeFeature.audio import audio_io  # noqa: E402
-from codeFeature.config import ENGINES, MODEL_JSON, MODEL_WEIGHTS, N_SEGMENTS, STUDENT_ENGINE  # noqa: E402
-from codeFeature.engine.classifier import MFCC_ENGINES  # noqa: E402
+from codeFeature.config import MODEL_JSON, MODEL_WEIGHTS, N_SEGMENTS  # noqa: E402
+from codeFeature.engine.engines import ENGINES  # noqa: E402
+from codeFeature.engine.engines import engine as engine_record  # noqa: E402
 from codeFeature.models.ears import count_macs, ear  # noqa: E402
 from codeFeature.models.keras_files import load_keras  # noqa: E402
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
-_LATENCY_GOALS = {"cnn": 0.15, STUDENT_ENGINE: None, "musicnn": None, "ensemble": 0.5}  # warm s per 30-s song
+_LATENCY_GOALS = {"cnn": 0.15}  # warm s per 30-s song
 _THROUGHPUT_GOALS = {"cnn": 15.0}  # songs/s
 _DEFAULT_ENGINE_GOALS = (0.15, 10.0)  # whichever engine is the default: warm seconds, songs/s
 _CLI_GOALS = (4.0, 900.0)  # cold start seconds, peak MB
@@ -135,7 +136,7 @@ def library_vs_cli(first: Path, further: list[Path], default: str) -> list[tuple
 def macs_per_song(classifier: GenreClassifier) -> int:
     """Multiply-adds of the networks of `classifier`'s engine for one song's N_SEGMENTS segments."""
     macs = sum(ear(name).macs for name in classifier.ears)
-    if classifier.engine in MFCC_ENGINES:
+    if not engine_record(classifier.engine).head:
         macs += count_macs(load_keras(classifier.model_dir / MODEL_JSON, classifier.model_dir / MODEL_WEIGHTS))
     return N_SEGMENTS * macs
 
@@ -153,7 +154,7 @@ def engine_rows(classifier: GenreClassifier, short: Path, long: Path, songs: lis
     results = list(classifier.classify_many(songs))
     throughput = len(results) / (time.perf_counter() - started)
     assert not any(isinstance(r, Failure) for r in results)
-    goal, rate = _DEFAULT_ENGINE_GOALS if default else (_LATENCY_GOALS[engine], _THROUGHPUT_GOALS.get(engine))
+    goal, rate = _DEFAULT_ENGINE_GOALS if default else (_LATENCY_GOALS.get(engine), _THROUGHPUT_GOALS.get(engine))
     name = f"{engine} (default)" if default else engine
     return [
         (f"{name}: warm latency, 30-s mp3", f"{warm_short:.3f} s", f"<= {goal} s" if goal else "(informative)",
@@ -199,7 +200,7 @@ def print_table(header: list[str], rows: list[tuple]) -> None:
     print(" ".join(f"{title:<{width}}" for title, width in zip(header, widths)) + " ok")
     for *cells, ok in rows:
         print(" ".join(f"{cell:<{width}}" for cell, width in zip(cells, widths)) + (" yes" if ok else " NO"))
-    print(f"\nmachine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print(f"\n{describe()}")
 
 
 if __name__ == "__main__":

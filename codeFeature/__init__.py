@@ -9,7 +9,7 @@ Public API (loaded lazily: `import codeFeature` imports none of the audio or mod
     prediction.genre, prediction.ranked()[:3], prediction.confident, prediction.doubt
     [segment.genre for segment in prediction.segments]       # how the genre moves through the song
 
-    classifier = codeFeature.GenreClassifier(engine="ensemble")   # load once, classify many
+    classifier = codeFeature.GenreClassifier(engine="cnn")   # load once, classify many
     for result in classifier.classify_many(paths): ...            # Prediction or Failure, in input order
 
 - `classify(source, sr=None, engine=None)`: one song with the shared classifier of `engine` (None: the default
@@ -56,7 +56,7 @@ _EXPORTS = {
     "ModelFolder": "codeFeature.engine.model_folder",
     "ModelCard": "codeFeature.engine.card",
     "GENRES": "codeFeature.config",
-    "ENGINES": "codeFeature.config",
+    "ENGINES": "codeFeature.engine.engines",
     "AUDIO_EXTENSIONS": "codeFeature.config",
     "GenreClassifierError": "codeFeature.errors",
     "AudioDecodeError": "codeFeature.errors",

@@ -51,11 +51,6 @@ MSD_TAGS: tuple[str, ...] = (
     "House", "happy",
 )
 
-# Engines, cheapest first: the MFCC CNN, the genre head over the student distilled from musicnn
-# (models/student.py), the genre head over the pretrained networks, and the weighted average of the CNN and musicnn.
-STUDENT_ENGINE = "musicnn-student"
-ENGINES: tuple[str, ...] = ("cnn", STUDENT_ENGINE, "musicnn", "ensemble")
-
 # MagnaTagATune's 50 tags, as the MTT-trained networks of the musicnn wheel output them.
 MTT_TAGS: tuple[str, ...] = (
     "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano", "ambient",
@@ -118,8 +113,6 @@ MUSICNN_WEIGHTS = "musicnn_msd.weights.h5"
 MUSICNN_LICENSE = "musicnn.LICENSE.md"  # the licence of every network ported from the musicnn wheel
 HEAD_JSON = "genre_head.json"
 HEAD_WEIGHTS = "genre_head.weights.h5"
-STUDENT_HEAD_JSON = "genre_head_student.json"  # the student engine's genre head
-STUDENT_HEAD_WEIGHTS = "genre_head_student.weights.h5"
 ENGINES_JSON = "engines.json"  # what the models expect and how they are combined (written by training)
 METRICS_JSON = "metrics.json"
 CONFUSION_PNG = "confusion.png"

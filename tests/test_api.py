@@ -30,7 +30,8 @@ from conftest import (
 )
 
 from codeFeature.apps.api import ServerSettings, create_app
-from codeFeature.config import ENGINES, GENRES, METRICS_JSON, MODEL_DIR
+from codeFeature.config import GENRES, METRICS_JSON, MODEL_DIR
+from codeFeature.engine.engines import ENGINES
 from codeFeature.engine.model_folder import ModelFolder
 from codeFeature.engine.registry import Classifiers
 from codeFeature.engine.settings import EngineSettings

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from codeFeature.config import GENRES, METRICS_JSON, MODEL_DIR
 from codeFeature.engine import registry
+from codeFeature.engine.engines import ENGINES
 from codeFeature.engine.settings import EngineSettings
 
 MAIN = str(Path(__file__).resolve().parent.parent / "main.py")
@@ -48,7 +49,7 @@ def test_start_page_has_inputs_and_model_facts() -> None:
     assert [m.label for m in at.sidebar.metric] == ["Right on real songs", "GTZAN cross-validation (full clips)"]
     engine = at.sidebar.radio[0]
     assert engine.value == EngineSettings.read(MODEL_DIR).default_engine and list(engine.options)[0]
-    assert list(at.sidebar.dataframe[0].value.columns) == ["genre", "cnn", "student", "musicnn", "both"]
+    assert list(at.sidebar.dataframe[0].value.columns) == ["genre", *ENGINES]
 
 
 def test_engine_choice_changes_the_analysis_and_tags(tmp_path: Path) -> None:
@@ -56,8 +57,7 @@ def test_engine_choice_changes_the_analysis_and_tags(tmp_path: Path) -> None:
     at = fresh_app()
     song = write_audio(tmp_path / "song.wav", synth_song(12.0, seed=5))
     at.file_uploader[0].upload("song.wav", song.read_bytes(), "audio/wav")
-    for engine, name in [("cnn", "MFCC CNN"), ("musicnn-student", "musicnn student (fast)"),
-                         ("musicnn", "musicnn + genre head"), ("ensemble", "Ensemble (both)")]:
+    for engine, name in [("cnn", "MFCC CNN"), ("musicnn", "musicnn + genre head")]:
         at.sidebar.radio[0].set_value(engine).run()
         assert not at.exception and not at.error and HEADLINE.match(at.header[0].value)
         assert any(f"by the {name} engine" in c.value for c in at.caption), engine

@@ -10,7 +10,6 @@ import pytest
 from conftest import synth_song, write_audio
 
 from codeFeature.config import (
-    ENGINES,
     GENRES,
     HEAD_JSON,
     MODEL_DIR,
@@ -23,6 +22,7 @@ from codeFeature.config import (
     SERVING_TOLERANCE,
 )
 from codeFeature.engine.classifier import Failure, GenreClassifier, Prediction
+from codeFeature.engine.engines import ENGINES
 from codeFeature.engine.settings import EngineSettings
 from codeFeature.errors import ModelFilesError, SilentAudioError
 from codeFeature.models.song import audible_mean
@@ -49,11 +49,10 @@ def _check(prediction: Prediction) -> None:
     segments = np.array([list(s.probabilities.values()) for s in prediction.segments if not s.silent])
     if prediction.engine == "cnn":  # the mean of the audible segments' probabilities
         song = segments.mean(axis=0)
-    else:  # musicnn and its student: a linear head over the mean input, softmax of the mean segment logits
+    else:  # the genre head: linear over the mean input, so the softmax of the mean segment logits
         song = np.exp(np.log(segments).mean(axis=0))
         song /= song.sum()
-    if prediction.engine != "ensemble":  # the ensemble: see test_every_engine_and_the_ensemble_is_the_weighted_mean
-        np.testing.assert_allclose(list(prediction.probabilities.values()), song, atol=1e-5)
+    np.testing.assert_allclose(list(prediction.probabilities.values()), song, atol=1e-5)
     assert 0 < prediction.elapsed_s < 60
 
 
@@ -98,22 +97,15 @@ def test_default_engine_is_the_one_training_chose(classifier: GenreClassifier) -
     assert classifier.engine == EngineSettings.read(MODEL_DIR).default_engine and classifier.engine in ENGINES
 
 
-def test_every_engine_and_the_ensemble_is_the_weighted_mean(engines: dict[str, GenreClassifier],
-                                                            song_mp3: Path) -> None:
+def test_every_engine_classifies_by_its_own_song_rule(engines: dict[str, GenreClassifier], song_mp3: Path) -> None:
     results = {engine: classifier.classify(song_mp3) for engine, classifier in engines.items()}
     for engine, prediction in results.items():
         _check(prediction)
         assert prediction.engine == engine
     assert results["cnn"].tags == ()
-    for engine in ("musicnn", "ensemble"):
-        tags = results[engine].tags
-        assert len(tags) == 5 and all(tag in MSD_TAGS and 0 <= p <= 1 for tag, p in tags)
-        assert [p for _, p in tags] == sorted((p for _, p in tags), reverse=True)
-    assert dict(results["musicnn"].tags) == pytest.approx(dict(results["ensemble"].tags), abs=1e-6)
-    weight = engines["ensemble"].settings.musicnn_weight
-    for genre in GENRES:
-        mixed = weight * results["musicnn"].probabilities[genre] + (1 - weight) * results["cnn"].probabilities[genre]
-        assert results["ensemble"].probabilities[genre] == pytest.approx(mixed, abs=1e-6)
+    tags = results["musicnn"].tags
+    assert len(tags) == 5 and all(tag in MSD_TAGS and 0 <= p <= 1 for tag, p in tags)
+    assert [p for _, p in tags] == sorted((p for _, p in tags), reverse=True)
 
 
 def test_unknown_engine_or_missing_files(tmp_path: Path) -> None:

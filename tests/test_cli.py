@@ -92,11 +92,11 @@ def test_one_hour_file_is_sampled_across_its_length(inputs: dict[str, Path]) -> 
 
 
 def test_human_output_and_exit_zero(inputs: dict[str, Path]) -> None:
-    result = run_cli("--engine", "ensemble", str(inputs["mp3"]))
+    result = run_cli("--engine", "musicnn", str(inputs["mp3"]))
     assert result.returncode == 0, result.stderr
     first, second, third, *rest = result.stdout.splitlines()
     assert first.startswith(f"{inputs['mp3']}: ") and "%" in first and "30.0 s of audio" in first
-    assert "classified by ensemble" in first
+    assert "classified by musicnn" in first
     assert second.strip().startswith("segments:") and len(second.split()) == 11
     assert third.strip().startswith("sounds like: ") and third.count(" · ") == 2
     assert rest == [] or (len(rest) == 1 and rest[0].strip().startswith("Not sure: "))

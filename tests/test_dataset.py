@@ -64,7 +64,7 @@ def test_track_features_per_variant(tmp_path: Path) -> None:
     clip = audio_io.load(track.clip)
     clip[:int(6.5 * SAMPLE_RATE)] = 0.0  # a silent start: serving leaves the first two segments out
     write_audio(track.clip, clip)
-    features = dataset.compute_track_features(track, seed=1)
+    features = dataset.compute_track_features(list(dataset.variant_audio(track, seed=1)))
     assert features.silent.shape == (len(dataset.augment.VARIANTS), N_SEGMENTS)
     assert features.silent[0].tolist() == [True, True] + [False] * 8
     variants = len(dataset.augment.VARIANTS)
@@ -73,7 +73,7 @@ def test_track_features_per_variant(tmp_path: Path) -> None:
     assert features.eval.dtype == np.float16 and np.isfinite(features.eval.astype(np.float32)).all()
     # The augmented variants really differ from the original.
     assert np.abs(features.eval[0].astype(np.float32) - features.eval[1].astype(np.float32)).mean() > 1
-    again = dataset.compute_track_features(track, seed=1)
+    again = dataset.compute_track_features(list(dataset.variant_audio(track, seed=1)))
     np.testing.assert_array_equal(features.crops, again.crops)
 
 
@@ -109,7 +109,7 @@ def test_training_sees_exactly_what_serving_computes(tmp_path: Path) -> None:
     make_dataset(tmp_path, per_genre=1, seconds=30.0)
     track = dataset.discover(tmp_path)[3]
     served = mfcc_features(load_segments(track.clip).audio).astype(np.float16)
-    np.testing.assert_array_equal(dataset.compute_track_features(track, seed=0).eval[0], served)
+    np.testing.assert_array_equal(dataset.compute_track_features(list(dataset.variant_audio(track, seed=0))).eval[0], served)
 
 
 def test_musicnn_cache_holds_what_serving_computes(tmp_path: Path) -> None:
@@ -133,6 +133,24 @@ def test_musicnn_cache_holds_what_serving_computes(tmp_path: Path) -> None:
                                     output="tags")
     assert tags[1].eval.shape == (variants, 1, 50) and tags[1].crops.shape == (variants, 0, 50)
     assert tags[1].silent.shape == (variants, 1) and not tags[0].silent.any()
+
+
+def test_one_pass_fills_every_kind_and_decodes_each_track_once(tmp_path: Path, monkeypatch) -> None:
+    make_dataset(tmp_path / "data", per_genre=1, seconds=4.0)
+    tracks = dataset.discover(tmp_path / "data")[:2]
+    passes: list[str] = []
+    variant_audio = dataset.variant_audio
+    monkeypatch.setattr(dataset, "variant_audio",
+                        lambda track, seed: passes.append(track.track_id) or variant_audio(track, seed))
+    for job in [(track, {kind: dataset.cache_path(track, tmp_path / "cache", 0, kind)
+                         for kind in dataset.FEATURE_KINDS}, 0) for track in tracks]:
+        (tmp_path / "cache").mkdir(exist_ok=True)
+        assert dataset._compute_and_store(job) is None  # the worker, in this process so its passes are counted
+    assert passes == [t.track_id for t in tracks]
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == len(tracks) * len(dataset.FEATURE_KINDS)
+    messages: list[str] = []
+    kept, paths = dataset.fill_cache(tracks, tmp_path / "cache", 0, 1, messages.append)
+    assert messages == [] and len(kept) == 2 and set(paths) == set(dataset.FEATURE_KINDS)
 
 
 def test_unknown_feature_kind() -> None:

@@ -1,6 +1,6 @@
 """models/genre_head.py / training/fit_head.py: inputs (the tag-to-genre map, each network's tag logits and
 embedding), song examples weighted by source and class, a head that learns the ten genres and "none of them", the
-choice of networks and design that never sees the held-out tracks, save and load."""
+choice of design (networks included) that never sees the held-out tracks, save and load."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -99,25 +99,40 @@ def test_split_outside_renormalises_the_ten_genres() -> None:
 
 def test_examples_weigh_sources_and_classes_as_set() -> None:
     data = _data(40)
-    settings = fit_head.HeadSettings(source_balance=1.0, balance=0.0)
-    x, y, w = fit_head.song_examples(data, np.arange(40), ONE, settings)
+    design = fit_head.HeadDesign(source_balance=1.0, balance=0.0)
+    x, y, w = fit_head.song_examples(data, np.arange(40), design)
     assert x.shape == (40 * 3, input_dims(ONE)) and w.mean() == pytest.approx(1.0)
     track = np.repeat(np.arange(40), 3)
     per_source = {g: w[data.sources[track] == g].sum() for g in ("GTZAN", "a/one", "b/two")}
     assert len(set(np.round(list(per_source.values()), 4))) == 1  # source balance 1: every source the same total
     assert w[track == 30][0] == pytest.approx(2 * w[track == 10][0])  # 20 GTZAN tracks, 10 from a/one
-    _, y, w = fit_head.song_examples(data, np.arange(40), ONE, fit_head.HeadSettings(source_balance=0.0, balance=1.0))
+    _, y, w = fit_head.song_examples(data, np.arange(40), fit_head.HeadDesign(source_balance=0.0, balance=1.0))
     per_class = np.bincount(y, weights=w, minlength=10)
     np.testing.assert_allclose(per_class, per_class[0], rtol=1e-5)  # balance 1: every class the same total
-    _, y, w = fit_head.song_examples(data, np.arange(40), ONE, fit_head.HeadSettings(source_balance=0.0, balance=0.0))
+    _, y, w = fit_head.song_examples(data, np.arange(40), fit_head.HeadDesign(source_balance=0.0, balance=0.0))
     assert np.allclose(w, 1.0)  # both 0: as many as it has
+    x, _, _ = fit_head.song_examples(data, np.arange(40), fit_head.HeadDesign(gtzan=False))
+    assert len(x) == 20 * 3  # without GTZAN: the 20 real songs only
+
+
+def test_a_design_reads_only_what_it_names() -> None:
+    data = _data(60, outside=10)
+    parts = input_parts(ONE)
+    plain = fit_head.fit_linear(data, np.arange(70), fit_head.HeadDesign(prior=False, embedding_scale=0.0))
+    assert np.all(plain.kernel[parts["genre_map"]] == 0)  # plain logistic regression: no tag prior
+    assert np.all(plain.kernel[parts["musicnn:penultimate"]] == 0)  # tags only
+    assert np.any(plain.kernel[parts["musicnn:tags"]] != 0)
+    prior = fit_head.fit_linear(data, np.arange(70), fit_head.HeadDesign())
+    assert np.any(prior.kernel[parts["genre_map"]] != 0) and np.any(prior.kernel[parts["musicnn:penultimate"]] != 0)
+    assert len({d.label for d in fit_head.DESIGNS}) == len(fit_head.DESIGNS)  # every design has its own name
+    assert all(fit_head.design(d.label) == d for d in fit_head.DESIGNS)
 
 
 def test_head_learns_genres_and_outside_and_keras_agrees_with_the_fit() -> None:
     data = _data(80, outside=20)
     train = np.concatenate([np.arange(60), np.arange(80, 95)])
     test = np.concatenate([np.arange(60, 80), np.arange(95, 100)])
-    linear = fit_head.fit_linear(data, train, ONE)
+    linear = fit_head.fit_linear(data, train)
     head = linear.keras()
     rows = np.stack([data.song_row(i, ONE) for i in test])
     assert np.allclose(rows[0], song_rows(data.inputs(ONE)[test[0]][0], data.silent[test[0]][0])[0])
@@ -133,48 +148,57 @@ def test_head_learns_genres_and_outside_and_keras_agrees_with_the_fit() -> None:
         assert all(np.isclose(p.song.sum(), 1.0) for p in predicted)
 
 
-def test_networks_and_design_are_chosen_without_the_held_out_tracks(monkeypatch: pytest.MonkeyPatch) -> None:
-    ears = ("musicnn", "msd_vgg")  # musicnn carries the classes, the VGG is noise
+def test_the_design_is_chosen_without_the_held_out_tracks(monkeypatch: pytest.MonkeyPatch) -> None:
+    ears = ("musicnn", "mtt_musicnn")  # musicnn carries the classes, the MTT network is noise
     data = _data(100, outside=10, ears=ears)
     train, test = np.arange(0, 110, 2), np.arange(1, 110, 2)
     seen: list[set[int]] = []
     real_fit = fit_head.fit_linear
 
-    def spy(data: fit_head.HeadData, idx: np.ndarray, ears: tuple[str, ...],
-            settings: fit_head.HeadSettings = fit_head.HeadSettings()):
+    def spy(data: fit_head.HeadData, idx: np.ndarray, design: fit_head.HeadDesign = fit_head.HeadDesign()):
         seen.append(set(idx.tolist()))
-        return real_fit(data, idx, ears, settings)
+        return real_fit(data, idx, design)
 
     monkeypatch.setattr(fit_head, "fit_linear", spy)
-    run, per_ears = fit_head.run("cv1", data, train, test)
-    sets = [("musicnn",), ("msd_vgg",), ("musicnn", "msd_vgg")]
-    assert set(per_ears) == set(sets) and per_ears[("musicnn",)] is run
-    # inner fits of every set and design, then one fit per set on the run's training tracks
-    assert len(seen) == len(sets) * (len(fit_head.DESIGNS) * fit_head.INNER_FOLDS + 1)
+    run, per_design = fit_head.run("cv1", data, train, test)
+    designs = [d for d in fit_head.DESIGNS if set(d.ears) <= set(ears)]
+    assert list(per_design) == [d.label for d in designs] and per_design[run.selection["design"]] is run
+    # inner fits of every design, then one fit per design on the run's training tracks
+    assert len(seen) == len(designs) * (fit_head.INNER_FOLDS + 1)
     assert all(fitted <= set(train.tolist()) for fitted in seen)  # no fit ever saw a held-out track
     assert run.selection["ears"] == ["musicnn"]  # the noise network does not pay for itself
-    assert run.selection["chosen"] in [vars(d) for d in fit_head.DESIGNS]
-    assert len(run.selection["inner_scores"]) == len(sets) * len(fit_head.DESIGNS)
-    assert list(run.test_idx) == list(test) and all(list(r.test_idx) == list(test) for r in per_ears.values())
-    assert np.mean([int(np.argmax(p.song)) == data.labels[i]
-                    for i, p in zip(test, per_ears[("msd_vgg",)].predictions["original"])]) < 0.5
+    assert set(run.selection["inner_scores"]) == set(per_design)
+    assert list(run.test_idx) == list(test) and all(list(r.test_idx) == list(test) for r in per_design.values())
+
+
+def test_the_selection_score_weighs_the_worst_source() -> None:
+    labels = np.tile(np.arange(10), 4)
+    groups = np.array(["a"] * 20 + ["b"] * 20, dtype=object)
+    right = labels.copy()
+    half = labels.copy()
+    half[20:30] = (half[20:30] + 1) % 10  # source b: half wrong
+    assert fit_head.selection_score(labels, right, groups) == pytest.approx(1.0)
+    scores = fit_head.source_scores(labels, half, groups)
+    assert scores["a"] == 1.0 and scores["b"] == pytest.approx(0.5)
+    assert fit_head.selection_score(labels, half, groups) == pytest.approx((0.75 + 0.5) / 2)
 
 
 def test_a_costlier_set_of_networks_must_score_the_margin_more() -> None:
-    def choices(scores: dict[tuple[str, ...], float]) -> dict[tuple[str, ...], fit_head.Choice]:
-        return {ears: fit_head.Choice(ears, fit_head.DESIGNS[0], score) for ears, score in scores.items()}
+    def choose(scores: dict[tuple[str, ...], float]) -> tuple[str, ...]:
+        return fit_head.choose_design([fit_head.Choice(fit_head.HeadDesign(ears=ears), score)
+                                       for ears, score in scores.items()]).design.ears
 
     vgg, msd, both = ("msd_vgg",), ("musicnn",), ("musicnn", "msd_vgg")
     assert fit_head.ear_cost(vgg) < fit_head.ear_cost(msd) < fit_head.ear_cost(both)
-    assert fit_head.choose_ears(choices({msd: 0.70, vgg: 0.70, both: 0.70})).ears == vgg  # equal: the cheapest
-    assert fit_head.choose_ears(choices({msd: 0.705, vgg: 0.70, both: 0.708})).ears == vgg  # +0.005, +0.008: no
-    assert fit_head.choose_ears(choices({msd: 0.715, vgg: 0.70, both: 0.72})).ears == msd  # +0.015; then +0.005
-    assert fit_head.choose_ears(choices({msd: 0.715, vgg: 0.70, both: 0.73})).ears == both  # +0.015 over musicnn
+    assert choose({msd: 0.70, vgg: 0.70, both: 0.70}) == vgg  # equal: the cheapest
+    assert choose({msd: 0.705, vgg: 0.70, both: 0.708}) == vgg  # +0.005, +0.008: no
+    assert choose({msd: 0.715, vgg: 0.70, both: 0.72}) == msd  # +0.015; then +0.005
+    assert choose({msd: 0.715, vgg: 0.70, both: 0.73}) == both  # +0.015 over musicnn
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     data = _data(20)
-    head = fit_head.fit_linear(data, np.arange(20), ONE).keras()
+    head = fit_head.fit_linear(data, np.arange(20)).keras()
     save_keras(head, *files(tmp_path))
     loaded = load_head(tmp_path, ears=ONE)
     rows = song_rows(data.inputs(ONE)[1][0], data.silent[1][0])
@@ -188,5 +212,5 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
 def test_a_class_without_tracks_is_never_predicted() -> None:
     data = _data(30)
     keep = np.flatnonzero(data.labels < 2)  # only two genres to learn from, no "outside"
-    probs = fit_head.fit_linear(data, keep, ONE).probabilities(data.inputs(ONE)[0][0])
+    probs = fit_head.fit_linear(data, keep).probabilities(data.inputs(ONE)[0][0])
     assert probs[:, 2:].max() < 1e-9 and np.allclose(probs.sum(axis=1), 1.0, atol=1e-6)

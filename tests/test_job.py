@@ -18,7 +18,7 @@ from codeFeature.engine.prediction import Failure, Prediction
 from codeFeature.hashing import sha1_of
 from codeFeature.tagging.job import JobSettings, Summary, hash_and_featurise, result_row
 
-SETTINGS = JobSettings("cnn", None, 2, "sha256:00")
+SETTINGS = JobSettings(engine="cnn", models=None, workers=2, model_digest="sha256:00")
 PROJECT = Path(__file__).resolve().parent.parent
 
 
@@ -70,7 +70,7 @@ def test_summary_line() -> None:
 _HOLD_A_CPU = """
 import json, os, sys
 from codeFeature.engine.prediction import Failure, Prediction
-from codeFeature.tagging.job import claim_one_cpu
+from codeFeature.cpu_claim import claim_one_cpu
 claim = claim_one_cpu()
 print(json.dumps(sorted(os.sched_getaffinity(0)) if claim else None), flush=True)
 sys.stdin.read()  # hold the claim until the test closes stdin

@@ -19,7 +19,7 @@ from codeFeature.errors import AudioDecodeError
 PACKAGE = Path(codeFeature.__file__).resolve().parent
 LAUNCHERS = {"predict", "serve", "batch", "train", "report"}  # `python -m codeFeature.<name>`: one import each
 # Each layer may import its own and lower layers only.
-LAYERS = {"config": 0, "errors": 0, "hashing": 0, "audio": 1, "feature_extractor_cnn": 2,
+LAYERS = {"config": 0, "errors": 0, "hashing": 0, "signals": 0, "cpu_claim": 0, "audio": 1, "feature_extractor_cnn": 2,
           "feature_extractor_musicnn": 2, "models": 3, "engine": 4, "tagging": 5, "apps": 6, "training": 7}
 
 

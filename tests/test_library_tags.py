@@ -48,7 +48,8 @@ def probabilities(top: str, second: str = "pop") -> dict[str, float]:
 def classified(out: Path, path: Path, top: str, confident: bool = True) -> ResultRow:
     """Record `path` in the results folder `out` as a batch job does."""
     probs = probabilities(top)
-    row = ResultRow(str(path), sha1_of(path), 5.0, top, probs, [], confident, "musicnn", "sha256:x", None)
+    row = ResultRow(path=str(path), sha1=sha1_of(path), duration_s=5.0, genre=top, probabilities=probs, tags=[],
+                    confident=confident, engine="musicnn", model_digest="sha256:x", error=None)
     writer = PartWriter(out)
     writer.add(row)
     writer.flush()

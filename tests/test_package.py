@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from codeFeature.config import ENGINES, MODEL_DIR
+from codeFeature.config import MODEL_DIR
+from codeFeature.engine.engines import ENGINES
 
 PROJECT = Path(__file__).resolve().parent.parent
 

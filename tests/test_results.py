@@ -18,10 +18,12 @@ from codeFeature.tagging.results import (
 
 def _row(i: int, error: str | None = None) -> ResultRow:
     if error:
-        return ResultRow(f"/music/{i}.mp3", f"{i:040x}", None, None, None, [], None, "cnn", "sha256:ab", error)
+        return ResultRow(path=f"/music/{i}.mp3", sha1=f"{i:040x}", duration_s=None, genre=None, probabilities=None,
+                         tags=[], confident=None, engine="cnn", model_digest="sha256:ab", error=error)
     probabilities = {genre: (1.0 if genre == "rock" else 0.0) for genre in GENRES}
-    return ResultRow(f"/music/{i}.mp3", f"{i:040x}", 30.0, "rock", probabilities, ["rock", "90s"], True, "cnn",
-                     "sha256:ab", None)
+    return ResultRow(path=f"/music/{i}.mp3", sha1=f"{i:040x}", duration_s=30.0, genre="rock",
+                     probabilities=probabilities, tags=["rock", "90s"], confident=True, engine="cnn",
+                     model_digest="sha256:ab", error=None)
 
 
 def test_schema_has_a_column_for_every_field() -> None:

@@ -16,19 +16,20 @@ from codeFeature.models.genre_head import head_layout
 
 def test_round_trip_and_thresholds(tmp_path: Path) -> None:
     ears = ("musicnn", "msd_vgg")
-    EngineSettings("musicnn", 0.9, {"musicnn": {"min_margin": 0.3, "max_outside": 0.4}}, ears=ears,
+    EngineSettings(default_engine="musicnn", not_sure={"musicnn": {"min_margin": 0.3, "max_outside": 0.4}}, ears=ears,
                    head_inputs=head_layout(ears)).write(tmp_path)
     read = EngineSettings.read(tmp_path)
-    assert read.default_engine == "musicnn" and read.musicnn_weight == 0.9 and read.ears == ears
+    assert read.default_engine == "musicnn" and read.ears == ears
     assert read.head_inputs == ("genre_map", "musicnn:tags", "musicnn:penultimate", "msd_vgg:tags",
                                 "msd_vgg:penultimate")
     assert read.thresholds("musicnn") == Thresholds(0.3, 0.4) and read.thresholds("cnn") == Thresholds()
 
 
 def test_the_engine_to_run_is_the_one_asked_for_else_the_default(tmp_path: Path) -> None:
-    settings = EngineSettings("musicnn")
+    settings = EngineSettings(default_engine="musicnn")
     assert settings.engine() == "musicnn" and settings.engine("cnn") == "cnn"
-    with pytest.raises(ValueError, match="one of cnn, musicnn-student, musicnn, ensemble"):
+    assert settings.head_ears("musicnn") == ("musicnn",) and settings.head_ears("cnn") == ()
+    with pytest.raises(ValueError, match="one of cnn, musicnn, not 'svm'"):
         settings.engine("svm")
 
 
@@ -44,11 +45,12 @@ def test_a_missing_file_is_refused(tmp_path: Path) -> None:
     ({"ears": []}, "other features"),
     ({"default_engine": "svm"}, "unknown default engine"),
     ({"surprise": 1}, "not written by this version"),
-    ({"schema": 2}, "schema 2, this code reads 3"),  # written by an older training command
+    ({"schema": 3}, "schema 3, this code reads 4"),  # written by an older training command (with the ensemble)
+    ({"musicnn_weight": 0.5}, "not written by this version"),  # written by an older training command
     ({"not_sure": {"cnn": {"margin": 0.3}}}, "cannot read"),
 ])
 def test_models_for_other_settings_are_refused(tmp_path: Path, change: dict, message: str) -> None:
-    EngineSettings("cnn").write(tmp_path)
+    EngineSettings(default_engine="cnn").write(tmp_path)
     data = json.loads((tmp_path / ENGINES_JSON).read_text())
     (tmp_path / ENGINES_JSON).write_text(json.dumps({**data, **change}))
     with pytest.raises(ModelFilesError, match=message):

@@ -1,11 +1,11 @@
-"""models/song.py: the one song-level aggregation (serving and evaluation both call it), the ensemble mix, ranking."""
+"""models/song.py: the one song-level aggregation (serving and evaluation both call it), ranking."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from codeFeature.models.genre_head import song_rows
-from codeFeature.models.song import audible_mean, mix, top_k
+from codeFeature.models.song import audible_mean, top_k
 from codeFeature.training.dataset import TrackFeatures
 from codeFeature.training.metrics import held_out_predictions
 
@@ -33,7 +33,5 @@ def test_evaluation_and_the_head_use_the_same_aggregation() -> None:
     assert rows.shape == (4, 10) and rows[0].tolist() == audible_mean(segments, silent[0]).tolist()
 
 
-def test_mix_and_top_k() -> None:
-    musicnn, cnn = np.array([0.8, 0.2]), np.array([0.2, 0.8])
-    assert mix(musicnn, cnn, 1.0).tolist() == [0.8, 0.2] and mix(musicnn, cnn, 0.25) == pytest.approx([0.35, 0.65])
+def test_top_k() -> None:
     assert top_k(np.array([0.1, 0.5, 0.2, 0.5]), 3).tolist() == [1, 3, 2]  # ties keep their order

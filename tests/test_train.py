@@ -12,7 +12,6 @@ from conftest import make_dataset, make_realsongs
 
 from codeFeature.config import (
     EARS,
-    ENGINES,
     ENGINES_JSON,
     GENRES,
     HEAD_JSON,
@@ -21,52 +20,56 @@ from codeFeature.config import (
     MODEL_JSON,
     MODEL_WEIGHTS,
     MUSICNN_LICENSE,
-    STUDENT_ENGINE,
-    STUDENT_HEAD_JSON,
-    STUDENT_HEAD_WEIGHTS,
 )
+from codeFeature.apps.report import render as report_page
+from codeFeature.engine.card import read_card
 from codeFeature.engine.classifier import GenreClassifier
+from codeFeature.engine.engines import ENGINES
 from codeFeature.engine.settings import EngineSettings
 from codeFeature.errors import DatasetError
 from codeFeature.models.cnn import load_model
-from codeFeature.models.ears import count_macs, ear
-from codeFeature.models.student import STUDENT_NAME, build_student
-from codeFeature.training import evaluate, fit_cnn, train
+from codeFeature.models.ears import ear
+from codeFeature.training import evaluate, fit_cnn, fit_head, train
 from codeFeature.training.dataset import Track, TrackFeatures
 from codeFeature.training.folds import evaluation_jobs
 from codeFeature.training.metrics import Run, TrackPrediction
-from codeFeature.training.track_data import TrackData
+from codeFeature.training.track_data import CnnData, TrackData
 
 RUNS = ("cv1", "cv2", "source:GTZAN", "source:small sources")  # the tiny run's evaluation runs
+TINY_EARS = ("musicnn",)
+
+
+def _train_args(root: Path, out: Path, *more: str) -> list[str]:
+    return ["--data", str(root / "data"), "--realsongs", str(root / "real"), "--out", str(out), "--cache",
+            str(root / "cache"), "--folds", "2", "--max-epochs", "3", "--min-epochs", "1", "--workers", "2",
+            "--ears", *TINY_EARS, *more]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("train")
-    data = make_dataset(root / "data", per_genre=3, seconds=5.0, excerpts=True)
-    real = make_realsongs(root / "real", per_genre=2, seconds=5.0, outside=6)
+    make_dataset(root / "data", per_genre=3, seconds=5.0, excerpts=True)
+    make_realsongs(root / "real", per_genre=2, seconds=5.0, outside=6)
     out = root / "model"
-    code = train.main(["--data", str(data), "--realsongs", str(real), "--out", str(out), "--cache",
-                       str(root / "cache"), "--folds", "2", "--max-epochs", "3", "--min-epochs", "1", "--workers", "2",
-                       "--ears", "musicnn", "msd_vgg"])
-    assert code == 0
+    assert train.main(_train_args(root, out)) == 0
     return out, json.loads((out / METRICS_JSON).read_text())
 
 
 def test_writes_every_engine_metrics_and_confusion(run: tuple[Path, dict], song_wav: Path) -> None:
     out, report = run
     ear_files = [path.name for name in EARS for path in ear(name).files(out)]
-    student_files = [path.name for path in ear(STUDENT_NAME).files(out)]
-    for name in (MODEL_JSON, MODEL_WEIGHTS, HEAD_JSON, HEAD_WEIGHTS, *ear_files, MUSICNN_LICENSE, *student_files,
-                 STUDENT_HEAD_JSON, STUDENT_HEAD_WEIGHTS, ENGINES_JSON, METRICS_JSON, "confusion.png"):
+    for name in (MODEL_JSON, MODEL_WEIGHTS, HEAD_JSON, HEAD_WEIGHTS, *ear_files, MUSICNN_LICENSE, ENGINES_JSON,
+                 METRICS_JSON, "confusion.png"):
         assert (out / name).is_file(), name
     assert load_model(out).input_shape and report["engines"]["cnn"]["parameters"]
     assert report["data"]["tracks"] == 60 and report["genres"] == list(GENRES)
     assert report["data"]["realsongs"]["songs"] == 20 and report["data"]["realsongs"]["artists"] == 20
     assert report["command"].startswith("python -m codeFeature.train --data")
-    assert set(report["engines"]) == set(ENGINES)
+    assert list(report["engines"]) == list(ENGINES)  # in the engine table's order
     for engine in ENGINES:  # the folder is complete: every engine loads and classifies from it
         assert GenreClassifier(out, engine).classify(song_wav).engine == engine
+    accuracy = report_page(read_card(out))  # and docs/accuracy.md can be written from it
+    assert "## By source" in accuracy and "**(shipped)**" in accuracy
 
 
 def test_real_songs_are_judged_held_out_by_every_engine(run: tuple[Path, dict]) -> None:
@@ -85,9 +88,13 @@ def test_real_songs_are_judged_held_out_by_every_engine(run: tuple[Path, dict]) 
         rule = report["engines"][engine]["not_sure"]
         assert set(rule["per_run"]) == set(RUNS)  # the tiny data set has no artist-filtered split
         assert (rule["max_outside"] == 1.0) == (engine == "cnn")  # only engines with the head say "outside"
-    selection = report["engines"]["musicnn"]["selection"]
-    assert set(selection) == {"final", *RUNS} and selection["final"]["chosen"] == \
-        report["engines"]["musicnn"]["settings"]
+        # per source, the cv runs' held-out songs: GTZAN's 60 tracks, the 20 real songs of the small sources
+        by_artist = report["engines"][engine]["evaluation"]["cv_sources"]
+        assert {g: s["original"]["track"]["n"] for g, s in by_artist.items()} == {"GTZAN": 60, "small sources": 20}
+        assert [r["name"] for r in by_artist["GTZAN"]["runs"]] == ["cv1", "cv2"]
+    head = report["engines"]["musicnn"]
+    assert set(head["selection"]) == {"final", *RUNS}
+    assert head["selection"]["final"]["design"] == head["design"]["label"]
 
 
 def test_every_source_is_judged_by_models_that_never_heard_it(run: tuple[Path, dict]) -> None:
@@ -106,12 +113,15 @@ def test_every_source_is_judged_by_models_that_never_heard_it(run: tuple[Path, d
         assert small["confidence"]["n"] == 20 and small["outside"]["n"] == 6
         assert "other sources only" in small["held_out"]
     head = report["engines"]["musicnn"]
-    assert set(head["ablation"]) == {"musicnn", "msd_vgg", "musicnn+msd_vgg"}
-    for label, row in head["ablation"].items():
-        assert set(row["sources"]) == {"GTZAN", "small sources"} and row["realsongs"]["n"] == 20
-        assert row["macs_per_song"] == 10 * sum(ear(name).macs for name in label.split("+"))
+    designs = [d for d in fit_head.DESIGNS if set(d.ears) <= set(TINY_EARS)]
+    assert list(head["ablation"]) == [d.label for d in designs]  # every design the networks allow, same runs
+    for label, row in head["ablation"].items():  # a design without GTZAN has nothing to learn from without the
+        left_out = {"GTZAN", "small sources"} if fit_head.design(label).gtzan else {"GTZAN"}  # small sources
+        assert set(row["sources"]) == left_out and set(row["cv_sources"]) == {"GTZAN", "small sources"}
+        assert row["realsongs"]["n"] == 20
+        assert row["macs_per_song"] == 10 * sum(ear(name).macs for name in fit_head.design(label).ears)
     settings = EngineSettings.read(out)
-    assert list(settings.ears) == head["ears"] == head["selection"]["final"]["ears"]
+    assert list(settings.ears) == head["ears"] == head["selection"]["final"]["ears"] == head["design"]["ears"]
     assert head["files"][:2 * len(settings.ears)] == [p.name for name in settings.ears for p in ear(name).files(out)]
 
 
@@ -129,117 +139,70 @@ def test_metrics_cover_every_track_once_per_variant(run: tuple[Path, dict]) -> N
         assert cv["original_full_clips_only"]["n"] == 30
 
 
-def test_ensemble_weight_and_default_engine_are_the_best_measured(run: tuple[Path, dict]) -> None:
+def test_default_engine_and_rules_are_what_was_measured(run: tuple[Path, dict]) -> None:
     out, report = run
-    ensemble = report["engines"]["ensemble"]
-    scores = ensemble["weight_scores"]
-    assert len(scores) == 11 and scores[f"{ensemble['musicnn_weight']:.1f}"] == max(scores.values())
-    robust = {engine: evaluate.robust_score(details["evaluation"]) for engine, details in report["engines"].items()}
-    real = {engine: details["evaluation"]["realsongs"]["original"]["track"]["accuracy"]
-            for engine, details in report["engines"].items()}
-    default = report["default_engine"]  # the best of the others, or the student in musicnn's place
-    best = max(real[engine] for engine in real if engine != STUDENT_ENGINE)
-    assert real["musicnn" if default == STUDENT_ENGINE else default] == best
-    keeps_up = evaluate.student_keeps_up(report["engines"][STUDENT_ENGINE]["evaluation"],
-                                         report["engines"]["musicnn"]["evaluation"])
-    others = evaluate.choose_default({e: d["evaluation"] for e, d in report["engines"].items() if e != STUDENT_ENGINE})
-    assert default == (STUDENT_ENGINE if others == "musicnn" and keeps_up else others)
-    assert robust["ensemble"] == pytest.approx(max(scores.values()), abs=1e-4)
+    evaluations = {engine: details["evaluation"] for engine, details in report["engines"].items()}
+    assert report["default_engine"] == evaluate.choose_default(evaluations)
     settings = EngineSettings.read(out)
     assert settings.default_engine == report["default_engine"]
-    assert settings.musicnn_weight == ensemble["musicnn_weight"]
     assert settings.not_sure == {engine: {key: report["engines"][engine]["not_sure"][key]
                                           for key in ("min_margin", "max_outside")} for engine in ENGINES}
 
 
-def test_default_engine_is_best_on_real_songs_then_robust_then_cheaper() -> None:
+def test_default_engine_is_best_per_source_then_robust_then_cheaper() -> None:
     def evaluation(real: float, gtzan: float, split: float | None = None) -> dict:
         variants = {v: {"track": {"macro_recall": gtzan}} for v in ("original", "modern", "modern_lossy")}
         measured = {"cv": variants, "realsongs": {"original": {"track": {"accuracy": real}}}}
         return measured if split is None else {**measured, "split": {"original": {"track": {"accuracy": split}}}}
 
-    assert evaluate.choose_default({"cnn": evaluation(0.6, 0.9), "musicnn": evaluation(0.9, 0.8),
-                                 "ensemble": evaluation(0.88, 0.85)}) == "musicnn"
-    assert evaluate.choose_default({"musicnn": evaluation(0.9, 0.8), "ensemble": evaluation(0.9, 0.85)}) == "ensemble"
-    assert evaluate.choose_default({"musicnn": evaluation(0.9, 0.8), "ensemble": evaluation(0.9, 0.8)}) == "musicnn"
+    assert evaluate.choose_default({"cnn": evaluation(0.6, 0.9), "musicnn": evaluation(0.9, 0.8)}) == "musicnn"
+    assert evaluate.choose_default({"cnn": evaluation(0.9, 0.85), "musicnn": evaluation(0.9, 0.8)}) == "cnn"
+    assert evaluate.choose_default({"cnn": evaluation(0.9, 0.8), "musicnn": evaluation(0.9, 0.8)}) == "cnn"
     # An engine below the GTZAN floor on the artist-filtered split is not the default, unless every engine is.
-    assert evaluate.choose_default({"musicnn": evaluation(0.74, 0.8, split=0.81),
-                                 "ensemble": evaluation(0.75, 0.8, split=0.76)}) == "musicnn"
-    assert evaluate.choose_default({"musicnn": evaluation(0.74, 0.8, split=0.70),
-                                 "ensemble": evaluation(0.75, 0.8, split=0.76)}) == "ensemble"
-    # Leave-one-source-out accuracy (sources of MIN_SOURCE_SONGS songs or more) counts as much as each real-song CV.
-    by_source = {"sources": {"GTZAN": {"original": {"track": {"accuracy": 0.6, "n": 300}}},
-                             "tiny": {"original": {"track": {"accuracy": 1.0, "n": 5}}}}}
-    assert evaluate.choose_default({"musicnn": {**evaluation(0.8, 0.8), **by_source},
-                                    "ensemble": evaluation(0.75, 0.8)}) == "ensemble"  # 0.70 < 0.75
+    assert evaluate.choose_default({"cnn": evaluation(0.74, 0.8, split=0.81),
+                                    "musicnn": evaluation(0.75, 0.8, split=0.76)}) == "cnn"
+    assert evaluate.choose_default({"cnn": evaluation(0.74, 0.8, split=0.70),
+                                    "musicnn": evaluation(0.75, 0.8, split=0.76)}) == "musicnn"
+    # Where sources are measured, each source of MIN_SOURCE_SONGS songs or more counts, held out by artist
+    # (cv_sources) and left out whole (sources); smaller ones do not.
+    def by_source(artist: float, whole: float) -> dict:
+        return {"cv_sources": {"big": {"original": {"track": {"accuracy": artist, "n": 300}}},
+                               "tiny": {"original": {"track": {"accuracy": 0.0, "n": 5}}}},
+                "sources": {"big": {"original": {"track": {"accuracy": whole, "n": 300}}},
+                            "tiny": {"original": {"track": {"accuracy": 1.0, "n": 5}}}}}
+
+    assert evaluate.choose_default({"cnn": {**evaluation(0.9, 0.8), **by_source(0.8, 0.6)},
+                                    "musicnn": {**evaluation(0.5, 0.8), **by_source(0.7, 0.8)}}) == "musicnn"
 
 
-def test_the_student_is_default_only_within_a_point_of_musicnn_and_above_the_gtzan_floor() -> None:
-    def evaluation(real: float, split: float) -> dict:
-        return {"cv": {v: {"track": {"macro_recall": 0.8}} for v in ("original", "modern", "modern_lossy")},
-                "realsongs": {"original": {"track": {"accuracy": real}}},
-                "split": {"original": {"track": {"accuracy": split}}}}
-
-    def default(student: dict) -> str:
-        return evaluate.choose_default({"cnn": evaluation(0.5, 0.7), "musicnn": evaluation(0.8, 0.85),
-                                        STUDENT_ENGINE: student})
-
-    assert default(evaluation(0.791, 0.80)) == STUDENT_ENGINE  # 0.9 points lower
-    assert default(evaluation(0.85, 0.78)) == STUDENT_ENGINE
-    assert default(evaluation(0.785, 0.80)) == "musicnn"  # 1.5 points lower
-    assert default(evaluation(0.85, 0.77)) == "musicnn"  # under the GTZAN floor
-    # Better than musicnn, but the ensemble beats both: the ensemble (the student does not stand in for it).
-    assert evaluate.choose_default({"musicnn": evaluation(0.8, 0.85), "ensemble": evaluation(0.82, 0.85),
-                                    STUDENT_ENGINE: evaluation(0.9, 0.85)}) == "ensemble"
-
-
-def test_the_student_is_distilled_held_out_and_ten_times_cheaper(run: tuple[Path, dict]) -> None:
-    _, report = run
-    student = report["engines"][STUDENT_ENGINE]
-    distilled = student["distillation"]
-    assert set(distilled["fits"]) == {"all", "half1", "half2"} and distilled["teacher"] == "musicnn"
-    # every track is judged by the half-student that never heard it: the halves' patches add up to the whole
-    assert distilled["fits"]["half1"]["examples"] + distilled["fits"]["half2"]["examples"] == \
-        distilled["fits"]["all"]["examples"]
-    assert set(distilled["held_out_agreement"]) == {"tags_r2", "penultimate_r2", "top_tag_agreement"}
-    assert student["ears"] == [STUDENT_NAME] and student["files"][-1] == STUDENT_HEAD_WEIGHTS
-    assert count_macs(build_student()) == ear(STUDENT_NAME).macs == student["macs_per_segment"]
-    assert 10 * ear(STUDENT_NAME).macs <= ear("musicnn").macs
-
-
-def test_add_student_gives_the_student_train_gave(run: tuple[Path, dict], tmp_path: Path) -> None:
+def test_a_step_run_keeps_the_other_engine_and_refuses_a_folder_without_it(run: tuple[Path, dict],
+                                                                           tmp_path: Path) -> None:
     out, report = run
+    root = out.parent
     again = tmp_path / "model"
     shutil.copytree(out, again)
-    root = out.parent
-    code = train.main(["--data", str(root / "data"), "--realsongs", str(root / "real"), "--out", str(again),
-                       "--cache", str(root / "cache"), "--folds", "2", "--workers", "2", "--add-student"])
-    assert code == 0
-    added = json.loads((again / METRICS_JSON).read_text())
-    for engine in ENGINES:  # the other engines are kept; the student is judged on the same runs and tracks again
-        if engine != STUDENT_ENGINE:
-            assert added["engines"][engine] == report["engines"][engine]
-    student, before = added["engines"][STUDENT_ENGINE], report["engines"][STUDENT_ENGINE]
-    assert student["distillation"]["fits"].keys() == before["distillation"]["fits"].keys()
-    assert {k: f["examples"] for k, f in student["distillation"]["fits"].items()} == \
-        {k: f["examples"] for k, f in before["distillation"]["fits"].items()}
-    for kind, summary in before["evaluation"].items():
-        assert student["evaluation"][kind].keys() == summary.keys()
-    assert student["not_sure"]["per_run"].keys() == before["not_sure"]["per_run"].keys()
-    assert added["default_engine"] == evaluate.choose_default({e: d["evaluation"] for e, d in added["engines"].items()})
-    assert EngineSettings.read(again).default_engine == added["default_engine"]
-    assert added["student_command"].endswith("--add-student")
-    # a folder the full command never filled: a clear error, nothing written
-    assert train.main(["--data", str(root / "data"), "--out", str(tmp_path / "empty"), "--cache",
-                       str(root / "cache"), "--add-student"]) == 2
-    assert not (tmp_path / "empty").exists()
+    cnn_weights = (again / MODEL_WEIGHTS).read_bytes()
+    assert train.main(_train_args(root, again, "--steps", "head")) == 0
+    redone = json.loads((again / METRICS_JSON).read_text())
+    assert redone["engines"]["cnn"] == report["engines"]["cnn"] and (again / MODEL_WEIGHTS).read_bytes() == cnn_weights
+    head, before = redone["engines"]["musicnn"], report["engines"]["musicnn"]  # deterministic: the same figures
+    for kind in ("realsongs", "cv", "outside"):
+        assert head["evaluation"][kind].get("original") == before["evaluation"][kind].get("original")
+    assert head["selection"] == before["selection"] and head["design"] == before["design"]
+    assert EngineSettings.read(again).not_sure == EngineSettings.read(out).not_sure
+    # a folder this command never filled: a clear error, nothing written
+    assert train.main(_train_args(root, tmp_path / "empty", "--steps", "head")) == 2
+    assert not (tmp_path / "empty" / METRICS_JSON).exists()
+    # "features" alone fills the cache and writes no model
+    assert train.main(_train_args(root, tmp_path / "features", "--steps", "features")) == 0
+    assert not (tmp_path / "features").exists()
 
 
 def test_folds_never_share_a_track_nor_a_real_artist() -> None:
     tracks, features = _fake_tracks(60)
     tracks = tracks[:40] + [Track(f"real.{i}", GENRES[i % 10], clip=Path(f"r{i}.wav"), artist=f"artist {i // 2}")
                             for i in range(40, 60)]  # 20 real songs, two per artist
-    data = TrackData.build(tracks, features)
+    data = CnnData.of(TrackData.build(tracks), features)
     jobs = evaluation_jobs(data, folds=4, use_split=False)
     held_out = np.concatenate([job.test_idx for job in jobs])
     assert sorted(held_out) == list(range(60))
@@ -254,7 +217,7 @@ def test_a_runs_not_sure_rule_is_chosen_without_its_own_songs(monkeypatch: pytes
     tracks, features = _fake_tracks(40)
     tracks = tracks[:20] + [Track(f"real.{i}", GENRES[i % 10], clip=Path(f"r{i}.wav"), artist=f"artist {i}")
                             for i in range(20, 40)]
-    data = TrackData.build(tracks, features)
+    data = TrackData.build(tracks)
     rng = np.random.default_rng(1)
     runs = []
     for k, test in enumerate(np.array_split(np.arange(40), 4)):
@@ -278,7 +241,7 @@ def test_a_runs_not_sure_rule_is_chosen_without_its_own_songs(monkeypatch: pytes
 
 
 def test_too_few_tracks_for_the_folds_is_a_clear_error() -> None:
-    data = TrackData.build(*_fake_tracks(20))
+    data = TrackData.build(_fake_tracks(20)[0])
     with pytest.raises(DatasetError, match="at least 5 tracks"):
         evaluation_jobs(data, folds=5, use_split=False)
 
@@ -286,7 +249,7 @@ def test_too_few_tracks_for_the_folds_is_a_clear_error() -> None:
 def test_epoch_draw_balances_the_classes() -> None:
     tracks, features = _fake_tracks(40)
     tracks = tracks[:13]  # genres 0-2 have two tracks, the others one: unbalanced on purpose
-    data = TrackData.build(tracks, features[:13])
+    data = CnnData.of(TrackData.build(tracks), features[:13])
     x, y, w = fit_cnn.draw_epoch(data, np.arange(13), np.random.default_rng(0), fit_cnn.TrainSettings(),
                                np.zeros(13, np.float32))
     per_class = np.bincount(y.argmax(axis=1), weights=w, minlength=10)
@@ -299,7 +262,7 @@ def test_one_run_per_source_holds_it_out_and_trains_on_the_rest() -> None:
     repos = ["a/big"] * 30 + ["b/small", "c/small"] * 5
     tracks = tracks + [Track(f"real.{i}", GENRES[i % 10], clip=Path(f"r{i}.wav"), artist=f"artist {i}",
                              source=repos[i - 40]) for i in range(40, 80)]
-    data = TrackData.build(tracks, features + features)
+    data = TrackData.build(tracks)
     assert list(data.sources[:41]) == ["GTZAN"] * 40 + ["a/big"]
     assert set(data.sources[70:]) == {"small sources"}  # b/small and c/small have 5 songs each
     jobs = {job.name: job for job in evaluation_jobs(data, folds=0, use_split=False)}

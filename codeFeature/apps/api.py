@@ -4,7 +4,7 @@ the CLI (this module only receives files and turns results and errors into HTTP)
     python -m codeFeature.serve [--host 127.0.0.1] [--port 8000] [--engine E] [--max-upload-mb 200]
                                 [--max-concurrent N] [--queue N] [--model-dir DIR]
 
-- POST /v1/classify[?engine=cnn|musicnn-student|musicnn|ensemble]: the audio as the multipart field `file`, or
+- POST /v1/classify[?engine=cnn|musicnn]: the audio as the multipart field `file`, or
   as the raw body (audio/*, video/*, application/octet-stream; a Content-Disposition filename names it) -> 200
   and the object `python -m codeFeature.predict --json` prints for that file, with the uploaded file's name as "file".
 - GET /v1/health -> 200 {"status": "ok"} once the default engine is loaded and warmed up; 503 before that.
@@ -35,7 +35,8 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from codeFeature.audio import audio_io
-from codeFeature.config import AUDIO_EXTENSIONS, ENGINES, MODEL_DIR
+from codeFeature.config import AUDIO_EXTENSIONS, MODEL_DIR
+from codeFeature.engine.engines import ENGINES, help_text
 from codeFeature.engine.model_folder import ModelFolder
 from codeFeature.engine.registry import Classifiers
 from codeFeature.errors import GenreClassifierError, ModelFilesError
@@ -259,17 +260,25 @@ def _suffix(name: str) -> str:
     return suffix if suffix in AUDIO_EXTENSIONS else ""
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options (its --help; docs/ lists the same, checked by tests/test_docs.py)."""
     parser = argparse.ArgumentParser(prog="python -m codeFeature.serve", description="Serve the classifier over HTTP.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--engine", choices=ENGINES, help="the default engine (default: the best measured)")
-    parser.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted (MB)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    parser.add_argument("--engine", choices=ENGINES,
+                        help=f"the default engine: {help_text()}. Default: the best measured (class_xls/engines.json)")
+    parser.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted, in MB (default: %(default)g)")
     parser.add_argument("--max-concurrent", type=int, default=ServerSettings.max_concurrent,
                         help="analyses run at once (default: one per core)")
     parser.add_argument("--queue", type=int, default=ServerSettings.queue,
-                        help="requests that may wait for a turn; more are answered 503 with Retry-After")
+                        help="requests that may wait for a turn; more are answered 503 with Retry-After "
+                             "(default: %(default)s)")
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="folder with the model files")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.max_concurrent < 1 or args.queue < 0 or args.max_upload_mb <= 0:
         parser.error("--max-concurrent must be >= 1, --queue >= 0 and --max-upload-mb > 0")

@@ -37,10 +37,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from codeFeature.apps.cli import expand, stop_on_signals
-from codeFeature.config import ENGINES, PROJECT_DIR
+from codeFeature.apps.cli import expand
+from codeFeature.config import PROJECT_DIR
+from codeFeature.engine.engines import ENGINES, help_text
 from codeFeature.engine.model_folder import ModelFolder
 from codeFeature.errors import GenreClassifierError
+from codeFeature.signals import stop_on_signals
 from codeFeature.tagging.file_tags import DEFAULT_SEPARATOR
 from codeFeature.tagging.job import JobSettings, Summary, run
 from codeFeature.tagging.library_tags import (
@@ -73,12 +75,14 @@ def _runtime_env(worker_temp: str | None = None) -> dict:
     return env
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options (its --help; docs/ lists the same, checked by tests/test_docs.py)."""
     parser = argparse.ArgumentParser(prog="python -m codeFeature.batch",
                                      description="Classify every audio file under some folders into a Parquet table.")
     parser.add_argument("inputs", nargs="*", metavar="MUSIC_DIR", help="folders (or files) to classify")
-    parser.add_argument("--out", type=Path, required=True, help="results folder of Parquet parts (results.parquet)")
-    parser.add_argument("--engine", choices=ENGINES, help="default: the best measured (engines.json)")
+    parser.add_argument("--out", type=Path, required=True, help="results folder of Parquet parts (e.g. tags.parquet)")
+    parser.add_argument("--engine", choices=ENGINES,
+                        help=f"{help_text()}. Default: the best measured (class_xls/engines.json)")
     parser.add_argument("--workers", type=int, help="judges (model actors); default: one per CPU of the cluster")
     parser.add_argument("--address", help="an existing Ray cluster (auto, HOST:6379, ray://HOST:10001); "
                                           "default: start Ray on this machine for this job")
@@ -97,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
                       help=f"joins several genres where the format keeps one value (default {DEFAULT_SEPARATOR!r})")
     tags.add_argument("--undo", action="store_true",
                       help="put back the genres a tagging run recorded in --out changed, and stop")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -106,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         return _undo(args.out)
     if not args.inputs:
         parser.error("name the folders (or files) to classify, or --undo")
-    options = TagOptions(args.overwrite, args.overwrite_any, args.include_unsure, args.min_probability, args.genres,
-                         args.separator)
+    options = TagOptions(overwrite=args.overwrite, overwrite_any=args.overwrite_any,
+                         include_unsure=args.include_unsure, min_probability=args.min_probability, genres=args.genres,
+                         separator=args.separator)
     paths = expand(args.inputs)
     if not paths:
         print("error: no audio files found in the given folders", file=sys.stderr)
@@ -144,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         stop_on_signals()  # again: ray.init makes SIGTERM exit the driver at once, without its summary
         workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        settings = JobSettings(engine, str(model_dir) if model_dir else None, workers, digest)
+        settings = JobSettings(engine=engine, models=str(model_dir) if model_dir else None, workers=workers,
+                               model_digest=digest)
         summary = run(paths, args.out, settings)
     except KeyboardInterrupt:
         pass

@@ -1,6 +1,6 @@
 """Command line: classify audio files (or every audio file in folders).
 
-    python -m codeFeature.predict song.mp3 more/ [--json] [--engine cnn|musicnn-student|musicnn|ensemble]
+    python -m codeFeature.predict song.mp3 more/ [--json] [--engine ENGINE] [--model-dir DIR]
 
 The engine defaults to the one the training command measured best (class_xls/engines.json).
 Human-readable by default; with --json, one JSON object per input on stdout, in input order:
@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from codeFeature import (
     AUDIO_EXTENSIONS,
-    ENGINES,
     Failure,
     GenreClassifier,
     GenreClassifierError,
     Prediction,
 )
 from codeFeature.config import MODEL_DIR
+from codeFeature.engine.engines import ENGINES, help_text
+from codeFeature.signals import stop_on_signals
 
 
 def expand(inputs: Iterable[str]) -> list[Path]:
@@ -58,23 +58,19 @@ def describe(result: Prediction | Failure) -> str:
     return "\n".join(lines)
 
 
-def stop_on_signals() -> None:
-    """Make SIGINT and SIGTERM end a command as Ctrl-C does (KeyboardInterrupt in the main thread), also when it was
-    started with SIGINT ignored (as a non-interactive shell starts a background job, and Python then keeps it
-    ignored). For the commands' main() only: it sets process-wide handlers."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-
-
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options (its --help; docs/ lists the same, checked by tests/test_docs.py)."""
     parser = argparse.ArgumentParser(prog="python -m codeFeature.predict", description="Classify the genre of songs.")
     parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     parser.add_argument("--json", action="store_true", help="one JSON object per input")
     parser.add_argument("--engine", choices=ENGINES,
-                        help="cnn (MFCC CNN), musicnn-student (fast, distilled from musicnn), musicnn (pretrained "
-                             "embedding + genre head) or ensemble; "
-                             "default: the best measured (see README)")
+                        help=f"{help_text()}. Default: the best measured (class_xls/engines.json)")
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="folder with the model files")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     paths = expand(args.inputs)
     if not paths:

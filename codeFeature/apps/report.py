@@ -1,6 +1,7 @@
-"""Print the engines' measured accuracy from class_xls/metrics.json as the Markdown tables the README shows.
+"""Write docs/accuracy.md: the engines' measured accuracy from class_xls/metrics.json, as Markdown tables with a
+glossary of their terms (by default printed; --out writes the file).
 
-    python -m codeFeature.report [--model-dir class_xls]
+    python -m codeFeature.report [--model-dir class_xls] [--out docs/accuracy.md]
 """
 from __future__ import annotations
 
@@ -8,127 +9,206 @@ import argparse
 import sys
 from pathlib import Path
 
-from codeFeature.config import GENRES, MODEL_DIR
+from codeFeature.config import GENRES, MIN_SOURCE_SONGS, MODEL_DIR
 from codeFeature.engine.card import EngineCard, Figures, ModelCard
 from codeFeature.engine.model_folder import ModelFolder
 from codeFeature.errors import ModelFilesError
 
-TITLES = {"realsongs": "real songs, artist-grouped 5-fold CV", "cv": "GTZAN, grouped 5-fold CV over tracks",
+COMMAND = "python -m codeFeature.report --out docs/accuracy.md"
+TITLES = {"realsongs": "real songs, artist-grouped 5-fold CV", "cv": "GTZAN, 5-fold CV over tracks",
           "split": "GTZAN, artist-filtered split (valid part)"}  # one per card.EVALUATIONS
+SOURCE_NAMES = {"GTZAN": "GTZAN (1990s clips)", "haritha1313/muze": "MIREX-mood clips (muze, 1960s-2001)",
+                "RohitJacob/MusicAnalysis": "Magnatune excerpts (Emotify, 2000s)",
+                "small sources": "small sources together"}  # how the tables name a source group
+GLOSSARY = (
+    ("top-1 accuracy", "the share of songs whose most probable genre is the label"),
+    ("top-3 accuracy", "the share of songs whose label is among the three most probable genres"),
+    ("macro recall", "the mean over the genres present of the share of that genre's songs found (so a rare genre "
+                     "counts as much as a common one)"),
+    ("held out by artist", "cross-validation in 5 folds where no artist has songs on both sides: each song is "
+                           "judged by a model fitted, and designed, without any song of its artist (GTZAN's clips "
+                           "have no artist names: its folds are by track)"),
+    ("left out whole", "leave-one-source-out: every song of one source judged by a model trained on the other "
+                       "sources only (the hardest test here: a recording style and genre mix it never heard)"),
+    ("source", "where songs come from: GTZAN, a real-song collection of 30 songs or more, or the small ones "
+               "together"),
+    ("MIREX-mood clips (muze)", "30-s clips of mostly 1960s-2001 pop, rock, country and jazz from the MIREX 2007 "
+                                "mood data, published in the haritha1313/muze repository"),
+    ("Magnatune excerpts", "60-s excerpts of 2000s independent releases (classical and alternative/hard rock) "
+                           "from the Emotify data set, labelled with the publisher's genre"),
+    ("without doubt", "only the songs whose label is not borderline (the `doubt` column of realsongs/labels.csv "
+                      "marks e.g. soft rock labelled pop)"),
+    ("confident: share / right", "the share of songs the engine was sure of (not \"not sure\") and the top-1 "
+                                 "accuracy on those"),
+    ("none of the ten called not sure", "songs of other genres (electronic, soul, folk, ...) that the engine "
+                                        "answered with \"not sure\", as it should"),
+    ("loud master / loud + lossy", "the same held-out songs made loud (-14 to -8 LUFS, compressed) and then also "
+                                   "lossy-encoded, as modern releases are"),
+    ("GTZAN artist-filtered split", "the train/valid lists of Kereliuk, Sturm & Larsen (2015): no artist in both"),
+    ("design", "one way of fitting the genre head: the networks it reads, a tag prior (starts from what the "
+               "tags say) or plain logistic regression, C (smaller: held closer to the prior), tags with or "
+               "without the embedding, with or without GTZAN in its training songs, and how sources are weighted "
+               "(sources^1: each as many songs as it has; sources^0: every source the same)"),
+    ("multiply-adds per song", "the networks' cost for one song's ten segments"),
+)
 
 
 def render(card: ModelCard) -> str:
-    """Markdown: the leave-one-source-out table (one row per engine and held-out source), the genre head's ablation
-    (every set of pretrained networks on the same runs), a summary table (one row per engine and evaluation, real
-    songs first, with the rows without `doubt`, the "not sure" rule, the songs of none of the ten genres and the
-    audio variants) and a per-genre table (real-song recall, GTZAN cross-validated precision / recall)."""
+    """docs/accuracy.md: the per-source table (every engine, each source held out by artist and left out whole),
+    the genre head's ablation (every design on the same runs), the summary table (one row per engine and
+    evaluation), the songs of none of the ten genres, per-genre recall, and the glossary."""
     engines = card.engines
-    lines = [*_sources_table(engines, card), *_ablation_table(engines)]
-    lines += ["| engine | evaluation | held-out tracks | top-1 accuracy | top-3 accuracy | macro recall | "
-             "top-1 without `doubt` | confident: share / right | full clips only: accuracy / macro recall | "
-             "loud master | loud + lossy |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for kind, title in TITLES.items():
-        for engine, details in engines.items():
-            figures = details.measured.get(kind)
-            if figures is not None:
-                lines.append(f"| {_name(engine, card)} | {title} | {_row(figures)} |")
-    outside = {engine: d.outside for engine, d in engines.items() if d.outside is not None}
-    if outside:
-        lines += ["", "| engine | songs of none of the ten genres, held out by artist | called \"not sure\" | "
-                      "by \"none of the ten\" / \"close call\" |", "|---|---|---|---|"]
-        lines += [f"| {_name(engine, card)} | {o.tracks} | {o.not_sure:.2f} | {o.called_outside} / {o.called_close} |"
-                  for engine, o in outside.items()]
-    real = {e: d.measured["realsongs"] for e, d in engines.items() if "realsongs" in d.measured}
-    gtzan = {e: d.gtzan for e, d in engines.items() if d.gtzan is not None}
-    if real or gtzan:
-        header = ["genre"]
-        header += ["real songs", *(f"{e} real recall" for e in real)] if real else []
-        header += ["GTZAN tracks", *(f"{e} GTZAN precision / recall" for e in gtzan)] if gtzan else []
-        lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for genre in GENRES:
-            cells = [genre]
-            if real:
-                cells += [str(next(iter(real.values())).support[genre])]
-                cells += [f"{f.recall[genre]:.2f}" if f.recall[genre] is not None else "–" for f in real.values()]
-            if gtzan:
-                cells += [str(next(iter(gtzan.values())).support[genre])]
-                cells += [f"{f.precision[genre]:.2f} / {f.recall[genre] or 0:.2f}" for f in gtzan.values()]
-            lines.append("| " + " | ".join(cells) + " |")
-    ensemble = engines.get("ensemble")
-    if ensemble is not None and ensemble.musicnn_weight is not None:
-        lines += ["", f"Ensemble: {ensemble.musicnn_weight:.1f} × musicnn + "
-                      f"{1 - ensemble.musicnn_weight:.1f} × CNN. Default engine: {card.default_engine}. "
-                      "Not sure below a margin between the top two genres of "
-                      + ", ".join(f"{d.not_sure['min_margin']:.2f} ({e})" for e, d in engines.items())
-                      + "; \"none of the ten\" from a probability of "
-                      + ", ".join(f"{d.not_sure['max_outside']:.2f} ({e})" for e, d in engines.items()
-                                  if d.not_sure["max_outside"] < 1) + "."]
-    return "\n".join(lines)
+    lines = ["# Accuracy", "",
+             f"Generated by `{COMMAND}` from `class_xls/metrics.json`, which `{card.command}` wrote. Every figure "
+             "is on songs the whole procedure (model, design and \"not sure\" rule) never saw; the terms are "
+             f"explained [below](#glossary). Default engine: **{card.default_engine}**.", "",
+             "## By source", "", *_sources_table(engines, card),
+             "## Genre-head designs (ablation)", "",
+             "Every design of the genre head on the same runs, each fitted on the run's training songs; the shipped "
+             "head has the design the nested procedure chose on all songs. Top-1 accuracy:", "",
+             *_ablation_table(engines),
+             "## Every evaluation", "", *_summary_table(engines, card), *_outside_table(engines, card),
+             "## Per genre", "", *_genre_table(engines), *_rules(engines, card),
+             "## Glossary", "", *(f"- **{term}**: {meaning}." for term, meaning in GLOSSARY)]
+    return "\n".join(lines) + "\n"
 
 
 def _sources_table(engines: dict[str, EngineCard], card: ModelCard) -> list[str]:
-    """Leave-one-source-out: per engine and held-out source, its figures and its songs of none of the ten."""
+    """Per engine and source: held out by artist (top-1, top-3, without doubt, confident) and left out whole."""
     rows = []
     for engine, details in engines.items():
-        for group, f in details.sources.items():
+        for group in dict.fromkeys([*details.cv_sources, *details.sources]):
+            by_artist, whole = details.cv_sources.get(group), details.sources.get(group)
             outside = details.sources_outside.get(group)
-            clear = f"{f.no_doubt_accuracy:.3f} ({f.no_doubt_tracks})" if f.no_doubt_accuracy is not None else "–"
-            sure = f"{f.confident_share:.2f} / {f.confident_accuracy:.3f}" if f.confident_share is not None else "–"
-            rows.append(f"| {_name(engine, card)} | {group} | {f.tracks} | {f.accuracy:.3f} | {f.top3_accuracy:.3f} | "
-                        f"{f.macro_recall:.3f} | {clear} | {sure} | "
-                        + (f"{outside.not_sure:.2f} of {outside.tracks}" if outside is not None else "–") + " |")
+            f = by_artist or whole
+            rows.append(f"| {_name(engine, card)} | {SOURCE_NAMES.get(group, group)} | {f.tracks} | "
+                        + (f"{by_artist.accuracy:.3f} / {by_artist.top3_accuracy:.3f} | {_clear(by_artist)} | "
+                           f"{_sure(by_artist)}" if by_artist else "– | – | –")
+                        + " | " + (f"{whole.accuracy:.3f} / {whole.top3_accuracy:.3f} | {_sure(whole)}" if whole
+                                   else "– | –")
+                        + " | " + (f"{outside.not_sure:.2f} of {outside.tracks}" if outside else "–") + " |")
     if not rows:
         return []
-    return ["| engine | held-out source (trained on the others) | songs | top-1 accuracy | top-3 accuracy | "
-            "macro recall | top-1 without `doubt` | confident: share / right | none of the ten called not sure |",
-            "|---|---|---|---|---|---|---|---|---|", *rows, ""]
+    return ["| engine | source | songs | held out by artist: top-1 / top-3 | without doubt | confident: share / "
+            "right | left out whole: top-1 / top-3 | left out whole: confident | left out whole: none of the ten "
+            "called not sure |", "|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def _ablation_table(engines: dict[str, EngineCard]) -> list[str]:
-    """The genre head over each set of pretrained networks, on the same runs (each with its own best design)."""
+    """Every design of the genre head on the same runs: per source held out by artist and left out whole."""
     rows = [row for details in engines.values() for row in details.ablation]
     if not rows:
-        return []
-    groups = list(dict.fromkeys(group for row in rows for group in row.source_accuracy))
-    kinds = [kind for kind in TITLES if any(kind in row.accuracy for row in rows)]
-    header = ["networks the genre head reads", "multiply-adds per song",
-              *(f"{group} top-1 (held out)" for group in groups),
-              *(f"{TITLES[kind]}: top-1" for kind in kinds), "real songs: macro recall"]
+        return ["(no genre head in this model folder)", ""]
+    groups = list(dict.fromkeys(g for row in rows for g in [*row.cv_source_accuracy, *row.source_accuracy]))
+    header = ["design", "multiply-adds per song", *(f"{SOURCE_NAMES.get(g, g)}: by artist" for g in groups),
+              *(f"{SOURCE_NAMES.get(g, g)}: left out" for g in groups), "GTZAN split", "real songs: macro recall"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in sorted(rows, key=lambda r: (len(r.ears), r.macs_per_song)):
-        cells = [" + ".join(row.ears) + (" (shipped)" if row.shipped else ""), f"{row.macs_per_song / 1e9:.1f} G"]
-        cells += [f"{row.source_accuracy[g]:.3f}" if g in row.source_accuracy else "–" for g in groups]
-        cells += [f"{row.accuracy[k]:.3f}" if k in row.accuracy else "–" for k in kinds]
-        cells.append(f"{row.real_macro_recall:.3f}" if row.real_macro_recall is not None else "–")
+    for row in rows:
+        cells = [row.design + (" **(shipped)**" if row.shipped else ""), f"{row.macs_per_song / 1e9:.1f} G"]
+        cells += [_cell(row.cv_source_accuracy.get(g)) for g in groups]
+        cells += [_cell(row.source_accuracy.get(g)) for g in groups]
+        cells += [_cell(row.accuracy.get("split")), _cell(row.real_macro_recall)]
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
-def _row(f: Figures) -> str:
-    """The summary table's cells after the evaluation's title."""
-    clear = f"{f.no_doubt_accuracy:.3f} ({f.no_doubt_tracks})" if f.no_doubt_accuracy is not None else "–"
-    sure = f"{f.confident_share:.2f} / {f.confident_accuracy:.3f}" if f.confident_share is not None else "–"
-    clips = (f"{f.full_clips_accuracy:.3f} / {f.full_clips_macro_recall:.3f}" if f.full_clips_accuracy is not None
-             else "–")
-    return (f"{f.tracks} | {f.accuracy:.3f} | {f.top3_accuracy:.3f} | {f.macro_recall:.3f} | {clear} | {sure} | "
-            f"{clips} | {f.loud_accuracy:.3f} | {f.loud_lossy_accuracy:.3f}")
+def _summary_table(engines: dict[str, EngineCard], card: ModelCard) -> list[str]:
+    lines = ["| engine | evaluation | held-out songs | top-1 | top-3 | macro recall | top-1 without doubt | "
+             "confident: share / right | full clips only: top-1 / macro recall | loud master | loud + lossy |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, title in TITLES.items():
+        for engine, details in engines.items():
+            f = details.measured.get(kind)
+            if f is not None:
+                clips = (f"{f.full_clips_accuracy:.3f} / {f.full_clips_macro_recall:.3f}"
+                         if f.full_clips_accuracy is not None else "–")
+                lines.append(f"| {_name(engine, card)} | {title} | {f.tracks} | {f.accuracy:.3f} | "
+                             f"{f.top3_accuracy:.3f} | {f.macro_recall:.3f} | {_clear(f)} | {_sure(f)} | {clips} | "
+                             f"{f.loud_accuracy:.3f} | {f.loud_lossy_accuracy:.3f} |")
+    return [*lines, ""]
+
+
+def _outside_table(engines: dict[str, EngineCard], card: ModelCard) -> list[str]:
+    outside = {engine: d.outside for engine, d in engines.items() if d.outside is not None}
+    if not outside:
+        return []
+    return ["| engine | songs of none of the ten genres, held out by artist | called \"not sure\" | by \"none of the "
+            "ten\" / \"close call\" |", "|---|---|---|---|",
+            *(f"| {_name(e, card)} | {o.tracks} | {o.not_sure:.2f} | {o.called_outside} / {o.called_close} |"
+              for e, o in outside.items()), ""]
+
+
+def _genre_table(engines: dict[str, EngineCard]) -> list[str]:
+    """Real-song recall (held out by artist) and GTZAN precision / recall per genre and engine."""
+    real = {e: d.measured["realsongs"] for e, d in engines.items() if "realsongs" in d.measured}
+    gtzan = {e: d.gtzan for e, d in engines.items() if d.gtzan is not None}
+    if not real and not gtzan:
+        return []
+    header = ["genre"]
+    header += ["real songs", *(f"{e}: real recall" for e in real)] if real else []
+    header += ["GTZAN tracks", *(f"{e}: GTZAN precision / recall" for e in gtzan)] if gtzan else []
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for genre in GENRES:
+        cells = [genre]
+        if real:
+            cells += [str(next(iter(real.values())).support[genre])]
+            cells += [_cell(f.recall[genre], 2) for f in real.values()]
+        if gtzan:
+            cells += [str(next(iter(gtzan.values())).support[genre])]
+            cells += [f"{f.precision[genre]:.2f} / {f.recall[genre] or 0:.2f}" for f in gtzan.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _rules(engines: dict[str, EngineCard], card: ModelCard) -> list[str]:
+    shipped = next((d.design for d in engines.values() if d.design), None)
+    return [("The shipped genre head's design: " + shipped + ". " if shipped else "")
+            + "\"Not sure\" below a margin between the top two genres of "
+            + ", ".join(f"{d.not_sure['min_margin']:.2f} ({e})" for e, d in engines.items())
+            + "; \"none of the ten\" from a probability of "
+            + (", ".join(f"{d.not_sure['max_outside']:.2f} ({e})" for e, d in engines.items()
+                         if d.not_sure["max_outside"] < 1) or "– (no engine)")
+            + f". Sources of fewer than {MIN_SOURCE_SONGS} songs are judged together.", ""]
+
+
+def _clear(f: Figures) -> str:
+    return f"{f.no_doubt_accuracy:.3f} ({f.no_doubt_tracks})" if f.no_doubt_accuracy is not None else "–"
+
+
+def _sure(f: Figures) -> str:
+    return f"{f.confident_share:.2f} / {f.confident_accuracy:.3f}" if f.confident_share is not None else "–"
+
+
+def _cell(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def _name(engine: str, card: ModelCard) -> str:
     return f"**{engine}** (default)" if engine == card.default_engine else engine
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options (its --help; docs/ lists the same, checked by tests/test_docs.py)."""
     parser = argparse.ArgumentParser(prog="python -m codeFeature.report", description=__doc__.split("\n")[0])
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="folder with the model files")
+    parser.add_argument("--out", type=Path, help="write the Markdown to this file (docs/accuracy.md) instead of "
+                                                 "printing it")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         card = ModelFolder.open(args.model_dir).card
     except ModelFilesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(render(card))
+    text = render(card)
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text)
     return 0
 
 

@@ -1,6 +1,6 @@
 """metrics.json, the model card: what the shipped models are and what they measured, read into typed records (one
 reader, for the page's sidebar, the API's /v1/engines, the batch job and `python -m codeFeature.report`), with a
-digest of each model file. Written by the training command (training/report_file.py); reads JSON only.
+digest of each model file. Written by the training command (training/train.py); reads JSON only.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from codeFeature.config import GENRES, METRICS_JSON
 from codeFeature.errors import ModelFilesError
 from codeFeature.hashing import file_hash
 
-SCHEMA = 3  # metrics.json's layout; the reader takes this one only (retrain to write it)
+SCHEMA = 4  # metrics.json's layout; the reader takes this one only (retrain to write it)
 
 # The held-out evaluations of an engine, what each holds out (in words), in the order that speaks for it: real
 # songs first. "outside" (songs of none of the ten genres) has OutsideFigures, the others Figures.
@@ -23,6 +23,8 @@ KINDS: dict[str, str] = {
     "cv": "GTZAN tracks of the cross-validation runs",
     "split": "the artist-filtered valid tracks",
     "outside": "real songs of none of the ten genres (outside.csv), held out by artist the same way",
+    "cv_sources": "the songs of one source held out by artist (GTZAN: by track) in the cross-validation runs, every "
+                  "other song training",
     "sources": "every song of one source (GTZAN, a real-song repository, or the small ones together), judged by a "
                "model fitted, and networks, design and 'not sure' rule chosen, on the other sources only",
 }
@@ -30,7 +32,7 @@ EVALUATIONS: tuple[str, ...] = ("realsongs", "cv", "split")  # the kinds with Fi
 GTZAN_HEADLINE: tuple[str, ...] = ("cv", "split")  # the GTZAN kind that speaks for an engine: the first it has
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Figures:
     """One held-out evaluation of an engine, by track: on the original audio unless the name says otherwise."""
 
@@ -53,7 +55,7 @@ class Figures:
     no_doubt_tracks: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OutsideFigures:
     """Held-out real songs of none of the ten genres: how many, the share the engine called "not sure", and how
     many of them for each reason (P(none of the ten) too high / the top two too close)."""
@@ -65,36 +67,40 @@ class OutsideFigures:
     called_close: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AblationRow:
-    """One set of pretrained networks under the genre head, on the same runs as the engines: held-out top-1
-    accuracy per evaluation ("realsongs", "cv", "split" where measured) and per held-out source, real-song macro
-    recall, multiply-adds per song, and whether it is the set the shipped head reads."""
+    """One design of the genre head, on the same runs as the engines: its label, the networks it reads and their
+    multiply-adds per song, held-out top-1 accuracy per evaluation ("realsongs", "cv", "split" where measured), per
+    source held out by artist (`cv_source_accuracy`) and per source left out (`source_accuracy`), real-song macro
+    recall, and whether it is the design the shipped head has."""
 
+    design: str
     ears: tuple[str, ...]
     macs_per_song: int
     accuracy: dict[str, float]
+    cv_source_accuracy: dict[str, float]
     source_accuracy: dict[str, float]
     real_macro_recall: float | None
     shipped: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EngineCard:
     """An engine's model files (name -> "sha256:<hex>"), its "not sure" rule (min_margin, max_outside), its figures
-    per evaluation (see EVALUATIONS), on songs of none of the ten, per held-out source (leave-one-source-out:
-    `sources`, and its songs of none of the ten, `sources_outside`), (ensemble) the musicnn weight and (the genre
-    head) the networks it reads and the ablation of every set of them."""
+    per evaluation (see EVALUATIONS), on songs of none of the ten, per source held out by artist (`cv_sources`), per
+    source left out (leave-one-source-out: `sources`, and its songs of none of the ten, `sources_outside`), and (the
+    genre head) the networks it reads, its design and the ablation of every design."""
 
     engine: str
     files: dict[str, str]
     not_sure: dict[str, float]
     measured: dict[str, Figures]
     outside: OutsideFigures | None = None
-    musicnn_weight: float | None = None
+    cv_sources: dict[str, Figures] = field(default_factory=dict)
     sources: dict[str, Figures] = field(default_factory=dict)
     sources_outside: dict[str, OutsideFigures] = field(default_factory=dict)
     ears: tuple[str, ...] = ()
+    design: str | None = None
     ablation: tuple[AblationRow, ...] = ()
 
     @property
@@ -129,7 +135,7 @@ class EngineCard:
         return {"in_words": self.in_words(), **asdict(self), "digest": self.digest}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelCard:
     """A model folder's metrics.json: the default engine the training command chose, what it trained on (GTZAN
     tracks, real songs), the command that wrote it, and each engine's card."""
@@ -151,28 +157,37 @@ def read_card(model_dir: Path) -> ModelCard:
         schema = metrics.get("schema", 1)
         if schema != SCHEMA:
             raise ValueError(f"schema {schema}, this code reads {SCHEMA}")
-        described = {engine: (list(details["files"]), dict(details["not_sure"]),
-                              {kind: _figures(details["evaluation"][kind]) for kind in EVALUATIONS
-                               if kind in details["evaluation"]},
-                              _outside(details["evaluation"].get("outside")), details.get("musicnn_weight"),
-                              {group: _figures(summary) for group, summary in
-                               details["evaluation"].get("sources", {}).items()},
-                              {group: _outside(summary["outside"]) for group, summary in
-                               details["evaluation"].get("sources", {}).items() if "outside" in summary},
-                              tuple(details.get("ears", ())), _ablation(details))
+        described = {engine: _engine_card(engine, details, Path(model_dir))
                      for engine, details in metrics["engines"].items()}
         data = metrics["data"]
-        real = (data.get("realsongs") or {}).get("songs", 0)
-        default, tracks, command = metrics["default_engine"], int(data["tracks"]), metrics["command"]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelFilesError(f"{path} is missing or was not written by this version of the training command "
-                              f"({exc}): retrain with `python -m codeFeature.train`.") from exc
-    try:
-        engines = {engine: EngineCard(engine, {name: file_digest(Path(model_dir) / name) for name in files}, *rest)
-                   for engine, (files, *rest) in described.items()}
+        return ModelCard(default_engine=metrics["default_engine"], gtzan_tracks=int(data["tracks"]),
+                         engines=described, real_songs=(data.get("realsongs") or {}).get("songs", 0),
+                         command=metrics["command"], schema=schema)
     except OSError as exc:
+        if not path.is_file():
+            raise ModelFilesError(f"{path} is missing: train with `python -m codeFeature.train`.") from exc
         raise ModelFilesError(f"A model file named in {path} cannot be read: {exc}") from exc
-    return ModelCard(default, tracks, engines, real, command, schema)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelFilesError(f"{path} was not written by this version of the training command ({exc}): retrain "
+                              f"with `python -m codeFeature.train`.") from exc
+
+
+def _engine_card(engine: str, details: dict, model_dir: Path) -> EngineCard:
+    """The EngineCard of one metrics.json engine record, with digests of its files as they are on disk now."""
+    evaluation = details["evaluation"]
+    sources = evaluation.get("sources", {})
+    return EngineCard(
+        engine=engine,
+        files={name: file_digest(model_dir / name) for name in details["files"]},
+        not_sure={key: float(value) for key, value in details["not_sure"].items() if key != "per_run"},
+        measured={kind: _figures(evaluation[kind]) for kind in EVALUATIONS if kind in evaluation},
+        outside=_outside(evaluation.get("outside")),
+        cv_sources={group: _figures(summary) for group, summary in evaluation.get("cv_sources", {}).items()},
+        sources={group: _figures(summary) for group, summary in sources.items()},
+        sources_outside={group: _outside(s["outside"]) for group, s in sources.items() if "outside" in s},
+        ears=tuple(details.get("ears", ())),
+        design=(details.get("design") or {}).get("label"),
+        ablation=_ablation(details))
 
 
 def file_digest(path: Path) -> str:
@@ -204,16 +219,18 @@ def _outside(summary: dict | None) -> OutsideFigures | None:
     """The OutsideFigures of metrics.json's "outside" summary of one engine, if it has one."""
     if summary is None:
         return None
-    return OutsideFigures(summary["held_out"], int(summary["n"]), float(summary["not_sure"]),
-                          int(summary["reasons"]["outside"]), int(summary["reasons"]["close"]))
+    return OutsideFigures(held_out=summary["held_out"], tracks=int(summary["n"]), not_sure=float(summary["not_sure"]),
+                          called_outside=int(summary["reasons"]["outside"]),
+                          called_close=int(summary["reasons"]["close"]))
 
 
 def _ablation(details: dict) -> tuple[AblationRow, ...]:
     """The AblationRows of an engine's metrics.json record (none for an engine without the genre head)."""
-    shipped = tuple(details.get("ears", ()))
-    return tuple(AblationRow(tuple(label.split("+")), int(row["macs_per_song"]),
-                             {kind: float(row[kind]["accuracy"]) for kind in EVALUATIONS if kind in row},
-                             {group: float(figures["accuracy"]) for group, figures in row["sources"].items()},
-                             row["realsongs"]["macro_recall"] if "realsongs" in row else None,
-                             tuple(label.split("+")) == shipped)
+    shipped = (details.get("design") or {}).get("label")
+    return tuple(AblationRow(design=label, ears=tuple(row["ears"]), macs_per_song=int(row["macs_per_song"]),
+                             accuracy={kind: float(row[kind]["accuracy"]) for kind in EVALUATIONS if kind in row},
+                             cv_source_accuracy={g: float(f["accuracy"]) for g, f in row["cv_sources"].items()},
+                             source_accuracy={g: float(f["accuracy"]) for g, f in row["sources"].items()},
+                             real_macro_recall=row["realsongs"]["macro_recall"] if "realsongs" in row else None,
+                             shipped=label == shipped)
                  for label, row in details.get("ablation", {}).items())

@@ -1,14 +1,10 @@
 """Classify a song: load the models once, then file or upload in -> per-segment and song-level probabilities out.
 
-Four engines judge the same ten segments:
-- "cnn": the small MFCC CNN (model_cnn.*); the song is the mean of its audible segments' probabilities;
-- "musicnn": the genre head (genre_head.*) over the outputs of the pretrained networks engines.json names
-  (models/ears.py: musicnn pretrained on the Million Song Dataset, whose MSD tag likelihoods also say what the song
-  "sounds like", and the others the training command chose);
-- "musicnn-student": a genre head of its own over the student distilled from musicnn (models/student.py), which
-  guesses musicnn's tags and embedding at about 1/300 of its cost;
-- "ensemble": w * musicnn + (1 - w) * cnn, w from engines.json (chosen by the training command).
-Every prediction says whether the engine is sure of it (confidence.judge, margin from engines.json).
+The engines of the engine table (engine/engines.py) judge the same ten segments: one with `head` runs the genre head
+(genre_head.*) over the outputs of the pretrained networks engines.json names (models/ears.py: musicnn pretrained on
+the Million Song Dataset, whose MSD tag likelihoods also say what the song "sounds like", and the others the training
+command chose); the other runs the small MFCC CNN (model_cnn.*). Every prediction says whether the engine is sure of
+it (confidence.judge, thresholds from engines.json).
 """
 from __future__ import annotations
 
@@ -32,6 +28,7 @@ from codeFeature.config import (
 )
 from codeFeature.models.ears import ear, load_ear
 from codeFeature.engine import confidence
+from codeFeature.engine import engines as engine_table
 from codeFeature.engine.model_folder import ModelFolder
 from codeFeature.engine.prediction import Failure, Prediction, SegmentResult
 from codeFeature.errors import AudioDecodeError, GenreClassifierError, SilentAudioError
@@ -39,10 +36,9 @@ from codeFeature.feature_extractor_cnn import mfcc_features
 from codeFeature.feature_extractor_musicnn import musicnn_features
 from codeFeature.models.cnn import load_model
 from codeFeature.models.genre_head import head_inputs, judge_rows, load_head
-from codeFeature.models.song import audible_mean, judge_segments, mix, top_k
+from codeFeature.models.song import audible_mean, judge_segments, top_k
 
 TOP_TAGS = 5  # MSD tags reported per song
-MFCC_ENGINES = ("cnn", "ensemble")  # the engines that run the MFCC CNN
 
 
 class GenreClassifier:
@@ -50,8 +46,8 @@ class GenreClassifier:
     caller imported); thread-safe for prediction (one song at a time runs through the models; decoding and features
     run in parallel outside).
 
-    `models`: a model folder's path (class_xls/ when None) or an opened ModelFolder. `engine`: one of ENGINES, or
-    None for the default the training command chose. Raises ModelFilesError (unreadable folder or model file) or
+    `models`: a model folder's path (class_xls/ when None) or an opened ModelFolder. `engine`: a name of the engine
+    table, or None for the default the training command chose. Raises ModelFilesError (unreadable folder or model file) or
     ValueError (unknown engine)."""
 
     def __init__(self, models: Path | str | ModelFolder | None = None, engine: str | None = None) -> None:
@@ -60,10 +56,11 @@ class GenreClassifier:
         self.model_dir = folder.path
         self.settings = folder.settings
         self.engine = folder.engine(engine)
-        self.cnn = load_model(self.model_dir) if self.engine in MFCC_ENGINES else None
+        self.spec = engine_table.engine(self.engine)
         ears = self.settings.head_ears(self.engine)
+        self.cnn = None if self.spec.head else load_model(self.model_dir)
         self.ears = {name: load_ear(name, self.model_dir) for name in ears}
-        self.head = load_head(self.model_dir, ears, self.engine) if ears else None
+        self.head = load_head(self.model_dir, ears) if self.spec.head else None
         # the MSD tags a song's message and top tags come from: the first of the head's ears that has them
         self._tag_ear = next((name for name in ears if ear(name).tags == MSD_TAGS), None)
         self._models_lock = threading.Lock()
@@ -77,25 +74,16 @@ class GenreClassifier:
         """Model inputs of a song's segments (from `features`) and their silence flags -> the engine's Judged.
 
         Each engine's song comes from its audible segments (song.judge_segments for the CNN; genre_head.judge_rows
-        for the head, which also separates "none of the ten"); the ensemble is song.mix of the two. The same
-        functions judge every held-out track in training. The models are runtime.InferenceModels (OpenVINO), one song
-        at a time."""
-        cnn = head = None
-        tags = outside = None
+        for the head, which also separates "none of the ten"). The same functions judge every held-out track in
+        training. The models are runtime.InferenceModels (OpenVINO), one song at a time."""
         with self._models_lock:  # one song at a time through the models: bounded memory; the cores decode the next
-            if self.cnn is not None:
-                cnn = judge_segments(self.cnn, inputs["mfcc"], silent)
-            if self.head is not None:
-                outputs = {name: model(inputs["log_mel"]) for name, model in self.ears.items()}
-                *head, outside = judge_rows(self.head, head_inputs(outputs, tuple(self.ears)), silent)
-                if self._tag_ear is not None:
-                    tags = audible_mean(outputs[self._tag_ear]["tags"], silent)
-        if cnn is None:
-            return Judged(*head, tags, outside)
-        if head is None:
-            return Judged(*cnn)
-        weight = self.settings.musicnn_weight
-        return Judged(mix(head[0], cnn[0], weight), mix(head[1], cnn[1], weight), tags, outside)
+            if self.head is None:
+                song, segments = judge_segments(self.cnn, inputs[self.spec.input], silent)
+                return Judged(song=song, segments=segments)
+            outputs = {name: model(inputs[self.spec.input]) for name, model in self.ears.items()}
+            song, segments, outside = judge_rows(self.head, head_inputs(outputs, tuple(self.ears)), silent)
+            tags = audible_mean(outputs[self._tag_ear]["tags"], silent) if self._tag_ear is not None else None
+        return Judged(song=song, segments=segments, tags=tags, outside=outside)
 
     def classify_features(self, featurised: Featurised, name: str) -> Prediction:
         """Judge a featurised song (see `featurise`), naming it `name`. Raises SilentAudioError if every segment is
@@ -159,7 +147,7 @@ class GenreClassifier:
                     yield result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Judged:
     """What an engine's models say of a song: `song` (genres,) and `segments` (n, genres) probabilities, the song's
     (50,) MSD tag likelihoods (None without a network that has them) and its probability of being none of the ten
@@ -189,15 +177,14 @@ def featurise(source: AudioSource, engine: str, suffix: str = "") -> Featurised:
     return Featurised(segments, features(engine, segments.audio), started)
 
 
+INPUTS = {engine_table.MFCC: mfcc_features, engine_table.LOG_MEL: musicnn_features}  # the input an engine names
+
+
 def features(engine: str, audio: np.ndarray) -> dict[str, np.ndarray]:
-    """(n, SEGMENT_SAMPLES) segments -> `engine`'s model inputs: {"mfcc": (n, 130, 13, 1)} for the CNN,
-    {"log_mel": (n, 187, 96)} for musicnn and its student, both for the ensemble."""
-    inputs = {}
-    if engine in MFCC_ENGINES:
-        inputs["mfcc"] = mfcc_features(audio)
-    if engine != "cnn":
-        inputs["log_mel"] = musicnn_features(audio)
-    return inputs
+    """(n, SEGMENT_SAMPLES) segments -> `engine`'s model input, as the engine table names it: {"mfcc": (n, 130, 13,
+    1)} or {"log_mel": (n, 187, 96)}."""
+    kind = engine_table.engine(engine).input
+    return {kind: INPUTS[kind](audio)}
 
 
 def _name_of(source: AudioSource) -> str:

@@ -8,7 +8,7 @@ import logging
 import threading
 from pathlib import Path
 
-from codeFeature.config import ENGINES
+from codeFeature.engine import engines as engine_table
 from codeFeature.engine.classifier import GenreClassifier
 from codeFeature.engine.model_folder import ModelFolder
 from codeFeature.errors import GenreClassifierError
@@ -26,7 +26,7 @@ class Classifiers:
         self.default = folder.engine(default)
         self.error: str | None = None
         self._loaded: dict[str, GenreClassifier] = {}
-        self._locks = {engine: threading.Lock() for engine in ENGINES}
+        self._locks = {engine: threading.Lock() for engine in engine_table.ENGINES}
         self._started = threading.Event()
 
     @property

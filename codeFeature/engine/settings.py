@@ -1,7 +1,7 @@
 """engines.json in a model folder: what its models expect and how they are combined. Written by the training
 command; read, and checked against this code's feature settings, by every engine (one reader: EngineSettings.read).
 
-    {"schema": 2, "default_engine": "musicnn", "musicnn_weight": 1.0,
+    {"schema": 4, "default_engine": "musicnn",
      "not_sure": {"cnn": {"min_margin": 0.3, "max_outside": 1.0}, ...},
      "features": {...feature_settings()...}, "ears": ["musicnn"],
      "head_inputs": ["genre_map", "musicnn:tags", "musicnn:penultimate"], "chosen_by": "..."}
@@ -14,7 +14,6 @@ from pathlib import Path
 
 from codeFeature.config import (
     EARS,
-    ENGINES,
     ENGINES_JSON,
     HOP_LENGTH,
     MUSICNN_HOP_LENGTH,
@@ -28,21 +27,18 @@ from codeFeature.config import (
     SAMPLE_RATE,
     SEGMENT_SECONDS,
     SILENCE_DBFS,
-    STUDENT_ENGINE,
 )
+from codeFeature.engine import engines as engine_table
 from codeFeature.engine.confidence import Thresholds
 from codeFeature.errors import ModelFilesError
 from codeFeature.models.genre_head import head_layout
-from codeFeature.models.student import STUDENT_NAME
 
-CHOSEN_BY = ("python -m codeFeature.train: the default engine has the best mean of held-out real-song accuracy "
-             "(artist-grouped) and leave-one-source-out accuracy on each source of 30 songs or more, of those that "
-             "keep GTZAN's artist-filtered split at 0.78 or more, the musicnn student in musicnn's place if its "
-             "held-out real-song accuracy is at most 1 point lower and its split at 0.78 or more; the head's ears "
-             "and design the best mean per-source score inside each run's training tracks; the ensemble weight "
-             "the best held-out score; each engine's not_sure rule keeps at least 65 % of the held-out songs of "
-             "every source confident with the most right answers (mean over sources) and songs of none of the ten "
-             "called not sure (see metrics.json)")
+CHOSEN_BY = ("python -m codeFeature.train: the default engine has the best mean held-out accuracy over each "
+             "source of 30 songs or more, held out by artist and left out whole, of those that keep GTZAN's "
+             "artist-filtered split at 0.78 or more; the head's design (networks included) the best mean of the "
+             "mean and the worst per-source score inside each run's training tracks; each engine's not_sure rule "
+             "keeps at least 65 % of the held-out songs of every source confident with the most right answers "
+             "(mean over sources) and songs of none of the ten called not sure (see metrics.json)")
 
 
 def feature_settings() -> dict:
@@ -54,17 +50,16 @@ def feature_settings() -> dict:
                         "hop_length": MUSICNN_HOP_LENGTH, "n_mels": MUSICNN_N_MELS}}
 
 
-SCHEMA = 3  # engines.json's layout; the reader takes this one only (retrain to write it)
+SCHEMA = 4  # engines.json's layout; the reader takes this one only (retrain to write it)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EngineSettings:
-    """engines.json: the default engine, the ensemble's musicnn weight, each engine's "not sure" thresholds (see
-    confidence.judge), and what the models were trained on (feature settings, the pretrained networks the head
-    reads and its input layout, `head_layout(ears)`)."""
+    """engines.json: the default engine, each engine's "not sure" thresholds (see confidence.judge), and what the
+    models were trained on (feature settings, the pretrained networks the head reads and its input layout,
+    `head_layout(ears)`)."""
 
     default_engine: str
-    musicnn_weight: float = 0.5
     not_sure: dict[str, dict[str, float]] = field(default_factory=dict)
     features: dict = field(default_factory=feature_settings)
     ears: tuple[str, ...] = ("musicnn",)
@@ -74,16 +69,12 @@ class EngineSettings:
 
     def engine(self, requested: str | None = None) -> str:
         """The engine to run: `requested`, or the default the training command chose when None. Raises ValueError
-        for a name not in ENGINES."""
-        engine = requested or self.default_engine
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-        return engine
+        for a name not in the engine table."""
+        return engine_table.engine(requested or self.default_engine).name
 
     def head_ears(self, engine: str) -> tuple[str, ...]:
-        """The networks `engine`'s genre head reads: none for the CNN, the student for the student engine, the
-        chosen `ears` for musicnn and the ensemble."""
-        return () if engine == "cnn" else (STUDENT_NAME,) if engine == STUDENT_ENGINE else self.ears
+        """The networks `engine`'s genre head reads: the chosen `ears` for an engine with the head, none else."""
+        return self.ears if engine_table.engine(engine).head else ()
 
     def thresholds(self, engine: str) -> Thresholds:
         """`engine`'s "not sure" rule (never "not sure" for an engine the training command did not judge)."""
@@ -112,7 +103,7 @@ class EngineSettings:
                 settings.thresholds(engine)
         except TypeError as exc:
             raise ModelFilesError(f"{path} has a 'not sure' rule this code cannot read: {exc}") from exc
-        if settings.default_engine not in ENGINES:
+        if settings.default_engine not in engine_table.ENGINES:
             raise ModelFilesError(f"{path} names an unknown default engine {settings.default_engine!r}.")
         if (settings.features != feature_settings() or not settings.ears or not set(settings.ears) <= set(EARS)
                 or settings.head_inputs != head_layout(settings.ears)):

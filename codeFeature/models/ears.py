@@ -4,8 +4,6 @@ All come from the musicnn wheel (Pons & Serra, ISMIR 2019 LBD), ported to Keras 
 `python -m codeFeature.training.musicnn_convert`; each reads the same (187, 96) log-mel patch of a 3-s segment
 (`feature_extractor_musicnn`) and gives, per segment, its 50 tag likelihoods ("tags") and an embedding
 ("penultimate"). config.EARS names them; the genre head reads the subset that training chose (engines.json).
-The musicnn student (models/student.py), distilled from musicnn by the training command, has the same input and
-outputs and is an Ear too (not in config.EARS: the student engine's own head reads it alone).
 """
 from __future__ import annotations
 
@@ -28,7 +26,6 @@ from codeFeature.errors import ModelFilesError
 from codeFeature.models.keras_files import TRAIN_HINT, load_keras
 from codeFeature.models.musicnn import build_musicnn
 from codeFeature.models.runtime import InferenceModel
-from codeFeature.models.student import STUDENT_NAME, build_student
 from codeFeature.models.vgg import build_vgg
 
 
@@ -39,7 +36,7 @@ class Ear:
     and its multiply-adds per 3-s segment."""
 
     name: str
-    checkpoint: str | None  # None: not ported, trained by the training command (the student)
+    checkpoint: str  # its folder in the musicnn wheel
     tags: tuple[str, ...]
     genre_map: dict[str, tuple[str, ...]]
     json_name: str
@@ -64,8 +61,6 @@ EAR_SPECS: dict[str, Ear] = {ear.name: ear for ear in (
         build_musicnn, 200, 1_398_553_584),
     Ear("msd_vgg", "MSD_vgg", MSD_TAGS, GENRE_TAG_MAP, "vgg_msd.json", "vgg_msd.weights.h5", build_vgg, 256,
         885_080_576),
-    Ear(STUDENT_NAME, None, MSD_TAGS, GENRE_TAG_MAP, f"{STUDENT_NAME}.json", f"{STUDENT_NAME}.weights.h5",
-        build_student, 200, 4_892_160),
 )}
 
 

@@ -24,9 +24,6 @@ from codeFeature.config import (
     HEAD_JSON,
     HEAD_WEIGHTS,
     MODEL_DIR,
-    STUDENT_ENGINE,
-    STUDENT_HEAD_JSON,
-    STUDENT_HEAD_WEIGHTS,
 )
 from codeFeature.errors import ModelFilesError
 from codeFeature.models.ears import ear
@@ -129,18 +126,15 @@ def build_head(mean: np.ndarray, variance: np.ndarray, kernel: np.ndarray, bias:
     return head
 
 
-def files(model_dir: Path = MODEL_DIR, engine: str = "musicnn") -> tuple[Path, Path]:
-    """(architecture JSON, weights) paths of the genre head of `engine` ("musicnn", which the ensemble shares, or
-    the student engine) in `model_dir`."""
-    names = (STUDENT_HEAD_JSON, STUDENT_HEAD_WEIGHTS) if engine == STUDENT_ENGINE else (HEAD_JSON, HEAD_WEIGHTS)
-    return Path(model_dir) / names[0], Path(model_dir) / names[1]
+def files(model_dir: Path = MODEL_DIR) -> tuple[Path, Path]:
+    """(architecture JSON, weights) paths of the genre head in `model_dir`."""
+    return Path(model_dir) / HEAD_JSON, Path(model_dir) / HEAD_WEIGHTS
 
 
-def load_head(model_dir: Path = MODEL_DIR, ears: Sequence[str] | None = None,
-              engine: str = "musicnn") -> InferenceModel:
-    """`engine`'s trained head from `model_dir`, ready to run. Raises ModelFilesError if it is missing, does not
+def load_head(model_dir: Path = MODEL_DIR, ears: Sequence[str] | None = None) -> InferenceModel:
+    """The trained head from `model_dir`, ready to run. Raises ModelFilesError if it is missing, does not
     output HEAD_CLASSES, or does not read `input_dims(ears)` numbers per segment (when given)."""
-    json_path, weights_path = files(model_dir, engine)
+    json_path, weights_path = files(model_dir)
     model = load_keras(json_path, weights_path)
     if model.output_shape[-1] != len(HEAD_CLASSES):
         raise ModelFilesError(f"{json_path.name} in {model_dir} does not output the {len(GENRES)} genres and "

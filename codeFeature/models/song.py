@@ -3,7 +3,6 @@
 
 - `audible_mean`: a song's value is the mean over its segments that are not silent;
 - `judge_segments`: a per-segment model's (the CNN's) segments and song;
-- `mix`: the ensemble's probabilities are w * musicnn + (1 - w) * cnn;
 - `top_k`: the indices of the k largest values, largest first (top-1 / top-3 genres, top tags).
 """
 from __future__ import annotations
@@ -27,11 +26,6 @@ def judge_segments(model: Callable[[np.ndarray], np.ndarray], rows: np.ndarray,
     segments (segments, genres)) probabilities, the song the `audible_mean` of its segments."""
     segments = model(rows)
     return audible_mean(segments, silent), segments
-
-
-def mix(musicnn: np.ndarray, cnn: np.ndarray, weight: float) -> np.ndarray:
-    """The ensemble rule: `weight` * musicnn + (1 - `weight`) * cnn probabilities (any matching shapes)."""
-    return weight * np.asarray(musicnn) + (1.0 - weight) * np.asarray(cnn)
 
 
 def top_k(values: np.ndarray, k: int = 3) -> np.ndarray:

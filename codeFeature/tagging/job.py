@@ -6,15 +6,14 @@ cannot be classified is a row with the CLI's one-line message in `error`, never 
 """
 from __future__ import annotations
 
-import os
 import pickle
-import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from codeFeature.cpu_claim import claim_one_cpu
 from codeFeature.engine.classifier import GenreClassifier, featurise
 from codeFeature.engine.prediction import Failure, Prediction
 from codeFeature.errors import GenreClassifierError
@@ -25,7 +24,7 @@ SONGS_PER_JUDGE_BATCH = 4
 # Ray CPUs per judge (actor) and per featurising task: a song's model work costs several times its decoding and
 # features, so one worker (one CPU) is a judge beside a featurising task.
 JUDGE_CPUS, FEATURISE_CPUS = 0.75, 0.25
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobSettings:
     """What a batch job runs: the engine, where the models are (None: the workers' own class_xls), how many judges
     (actors), and the engine's model digest for the rows."""
@@ -107,27 +106,11 @@ class Judge:
 def result_row(path: str, sha1: str, result: Prediction | Failure, settings: JobSettings) -> ResultRow:
     """The Parquet row of one file's result."""
     if isinstance(result, Failure):
-        return ResultRow(path, sha1, None, None, None, [], None, settings.engine, settings.model_digest, result.error)
-    return ResultRow(path, sha1, result.duration_s, result.genre, dict(result.probabilities),
-                     [tag for tag, _ in result.tags], result.confident, settings.engine, settings.model_digest, None)
-
-
-def claim_one_cpu() -> socket.socket | None:
-    """Pin this process to one of its CPUs that no other process on this machine has claimed, and return the claim
-    (None, unpinned, if every CPU is taken). OpenVINO sizes its thread pool to the process's CPUs, so each judge runs
-    its model on one core and judges side by side do not fight over the cores (two pinned judges do ~1.5x the work of
-    two unpinned). The claim is an abstract Unix socket named after the CPU: held while the socket is open, gone
-    with the process, no file left behind."""
-    for cpu in sorted(os.sched_getaffinity(0)):
-        claim = socket.socket(socket.AF_UNIX)
-        try:
-            claim.bind(f"\0genre-classifier-judge-cpu-{cpu}")
-        except OSError:  # another judge holds this CPU
-            claim.close()
-            continue
-        os.sched_setaffinity(0, {cpu})
-        return claim
-    return None
+        return ResultRow(path=path, sha1=sha1, duration_s=None, genre=None, probabilities=None, tags=[], confident=None,
+                         engine=settings.engine, model_digest=settings.model_digest, error=result.error)
+    return ResultRow(path=path, sha1=sha1, duration_s=result.duration_s, genre=result.genre,
+                     probabilities=dict(result.probabilities), tags=[tag for tag, _ in result.tags],
+                     confident=result.confident, engine=settings.engine, model_digest=settings.model_digest, error=None)
 
 
 def run(paths: list[Path], out: Path, settings: JobSettings, progress: bool = True) -> Summary:

@@ -16,10 +16,7 @@ every new one can be undone. `undo` restores each changed file whose tag is stil
 """
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -29,6 +26,7 @@ from mutagen.id3 import TCON
 
 from codeFeature.config import GENRES
 from codeFeature.hashing import sha1_of
+from codeFeature.signals import signals_held
 from codeFeature.tagging.file_tags import (
     DEFAULT_SEPARATOR,
     TAG_NAMES,
@@ -66,7 +64,7 @@ class Flags:
     min_probability: str = "--min-probability"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TagOptions:
     """How a library is tagged (the batch command's flags)."""
 
@@ -248,21 +246,3 @@ def _change(path: Path, current: tuple[str, ...], values: tuple[str, ...], row: 
     writer.add(replace(row, sha1=sha1_of(path), tag_action=action, previous_genre=list(current),
                        written_genre=list(values), sha1_before=before,
                        tagged_at=datetime.now(timezone.utc).isoformat(timespec="microseconds")))
-
-
-@contextmanager
-def signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM that arrive inside the block take effect (as KeyboardInterrupt) when it ends."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if caught:
-        raise KeyboardInterrupt

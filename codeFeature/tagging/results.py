@@ -23,7 +23,7 @@ from codeFeature.config import GENRES
 _TEMP_PREFIX = ".writing-"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResultRow:
     """One input file's row: what it is, what the classifier said (probabilities one column per genre, as
     `prob_<genre>`), or why it could not (`error`, the CLI's one-line message).

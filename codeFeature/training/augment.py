@@ -1,7 +1,7 @@
 """Training-time audio augmentation: make GTZAN's 1990s clips sound like what people upload today.
 
 Modern releases are mastered loud (about -14 to -8 LUFS, limited, bright or bass-heavy) and arrive as lossy files;
-MFCC models trained on GTZAN alone drift on them (see README). Each function takes float32 mono audio at
+MFCC models trained on GTZAN alone drift on them (see docs/training.md). Each function takes float32 mono audio at
 SAMPLE_RATE and a numpy Generator and returns new audio of the same length; none changes its input.
 """
 from __future__ import annotations

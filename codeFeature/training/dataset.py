@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from codeFeature.audio import audio_io, segmenting
+from codeFeature.cpu_claim import claim_for_life
 from codeFeature.config import (
     AUDIO_EXTENSIONS,
-    EAR_OUTPUTS,
     EARS,
     GENRES,
     HOP_LENGTH,
@@ -56,7 +56,6 @@ CLIPS_DIR, EXCERPTS_DIR, SPLITS_DIR = "genres_original", "excerpts_2to3s", "spli
 CLIP_CROPS, EXCERPT_CROPS = 12, 3  # random crops per variant
 _FEATURE_VERSION = 2  # bump when the cached MFCC arrays change meaning
 _MUSICNN_VERSION = 3  # ... the cached outputs of a pretrained network
-_PATCHES_VERSION = 1  # ... the cached log-mel patches (and musicnn's outputs on the crops)
 
 
 @dataclass(frozen=True)
@@ -138,61 +137,66 @@ def _read_splits(folder: Path) -> dict[str, str]:
 
 
 FEATURE_KINDS = ("mfcc", *EARS)  # the CNN's MFCC matrices; each pretrained network's outputs (models/ears.py)
-PATCHES = "patches"  # musicnn's log-mel input with musicnn's outputs on the crops: what the student learns from
-STUDENT_CROPS = 2  # random crops per variant kept as student training patches (of CLIP_CROPS / EXCERPT_CROPS)
 
 
 def load_features(tracks: list[Track], cache_dir: Path, seed: int = 0, workers: int | None = None, log=print,
                   kind: str = "mfcc", output: str = "penultimate") -> tuple[list[Track], list[TrackFeatures]]:
-    """Features of `tracks`, computed in `workers` processes where not cached in `cache_dir`.
+    """Features of `tracks`, computed in `workers` processes where not cached in `cache_dir` (`fill_cache`).
 
     `kind` "mfcc" gives (variants, segments, 130, 13, 1) MFCCs; a network of config.EARS gives (variants, segments,
     dims) of its output named `output`. Returns the tracks that could be read and their features, in order; a file that
     cannot be decoded (GTZAN has a corrupt one in some copies) is logged with its reason and left out."""
     if kind not in FEATURE_KINDS:
         raise ValueError(f"kind must be one of {FEATURE_KINDS}")
-    kept, paths = cached(tracks, cache_dir, seed, workers, log, kind)
+    kept, paths = fill_cache(tracks, cache_dir, seed, workers, log, (kind,))
     names = ("eval", "crops") if kind == "mfcc" else (f"eval_{output}", f"crops_{output}")
     features = []
-    for path in paths:
+    for path in paths[kind]:
         with np.load(path) as stored:
             features.append(TrackFeatures(stored[names[0]], stored[names[1]], stored["silent"]))
     return kept, features
 
 
-def cached(tracks: list[Track], cache_dir: Path, seed: int, workers: int | None, log,
-           kind: str) -> tuple[list[Track], list[Path]]:
-    """The cache files of `kind` (FEATURE_KINDS or PATCHES) for `tracks`, computed in `workers` processes where
-    missing. Returns the tracks that could be read and their files, in order (a track that cannot be decoded is
-    logged with its reason and left out)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
+def cache_path(track: Track, cache_dir: Path, seed: int, kind: str) -> Path:
+    """Where `track`'s features of `kind` (FEATURE_KINDS) are cached in `cache_dir`."""
     tag = "" if kind == "mfcc" else f"{kind}-"
-    paths = [cache_dir / f"{track.track_id}-{tag}{_cache_key(track, seed, kind)}.npz" for track in tracks]
-    todo = [(track, path, seed, kind) for track, path in zip(tracks, paths) if not path.is_file()]
+    return Path(cache_dir) / f"{track.track_id}-{tag}{_cache_key(track, seed, kind)}.npz"
+
+
+def fill_cache(tracks: list[Track], cache_dir: Path, seed: int, workers: int | None, log,
+               kinds: tuple[str, ...] = FEATURE_KINDS) -> tuple[list[Track], dict[str, list[Path]]]:
+    """Compute, in `workers` processes, every cache file of `kinds` (FEATURE_KINDS) that `tracks` lack: each track
+    with a missing file is decoded and augmented once (`variant_audio`), and that one pass fills all of its missing
+    kinds. Returns the tracks that could be read and, per kind, their files in order (a track that cannot be decoded
+    is logged with its reason and left out)."""
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    paths = {kind: [cache_path(track, cache_dir, seed, kind) for track in tracks] for kind in kinds}
+    todo = [(track, {kind: paths[kind][i] for kind in kinds if not paths[kind][i].is_file()}, seed)
+            for i, track in enumerate(tracks)]
+    todo = [job for job in todo if job[1]]
     failed: set[str] = set()
     if todo:
-        log(f"computing {kind} features for {len(todo)} of {len(tracks)} tracks (cache: {cache_dir})")
+        missing = sorted({kind for _, wanted, _ in todo for kind in wanted}, key=FEATURE_KINDS.index)
+        log(f"computing {', '.join(missing)} features for {len(todo)} of {len(tracks)} tracks, one decode each "
+            f"(cache: {cache_dir})")
         # Spawned, not forked: the caller may already run TensorFlow, and a fork of it can hang.
         with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            for done, ((track, *_), error) in enumerate(zip(todo, pool.map(_compute_and_store, todo, chunksize=4)),
+                                 mp_context=multiprocessing.get_context("spawn"), initializer=claim_for_life) as pool:
+            for done, ((track, *_), error) in enumerate(zip(todo, pool.map(_compute_and_store, todo, chunksize=2)),
                                                         start=1):
                 if error is not None:
                     failed.add(track.track_id)
                     log(f"  skipped {track.track_id}: {error}")
                 if done % 50 == 0 or done == len(todo):
                     log(f"  {done}/{len(todo)}")
-    kept = [(track, path) for track, path in zip(tracks, paths) if track.track_id not in failed]
-    return [track for track, _ in kept], [path for _, path in kept]
+    keep = [i for i, track in enumerate(tracks) if track.track_id not in failed]
+    return [tracks[i] for i in keep], {kind: [paths[kind][i] for i in keep] for kind in kinds}
 
 
 def _cache_key(track: Track, seed: int, kind: str = "mfcc") -> str:
     """The cache file's key: every setting that shapes `kind`'s features, and the contents of the files read."""
     parts: list[object]
-    if kind == PATCHES:
-        parts = [kind, _PATCHES_VERSION, seed, SAMPLE_RATE, CLIP_CROPS, EXCERPT_CROPS, STUDENT_CROPS,
-                 list(augment.VARIANTS), _file_digest(ear("musicnn").files(MODEL_DIR)[1])]
-    elif kind != "mfcc":
+    if kind != "mfcc":
         parts = [kind, _MUSICNN_VERSION, seed, SAMPLE_RATE, CLIP_CROPS, EXCERPT_CROPS, list(augment.VARIANTS),
                  _file_digest(ear(kind).files(MODEL_DIR)[1])]
     else:
@@ -215,18 +219,20 @@ def _digest(path: str, size: int, mtime_ns: int) -> str:  # size and date only m
     return file_hash(Path(path))
 
 
-def _compute_and_store(job: tuple[Track, Path, int, str]) -> str | None:
-    """Worker: compute and cache one track; returns None, or the reason it could not be read."""
-    track, path, seed, kind = job
+def _compute_and_store(job: tuple[Track, dict[str, Path], int]) -> str | None:
+    """Worker: decode and augment one track once, compute and cache every kind asked for; returns None, or the
+    reason it could not be read."""
+    track, wanted, seed = job
     try:
-        arrays = (compute_track_features(track, seed).__dict__ if kind == "mfcc"
-                  else compute_track_patches(track, seed) if kind == PATCHES
-                  else compute_track_embeddings(track, seed, kind))
+        variants = list(variant_audio(track, seed))
+        for kind, path in wanted.items():
+            arrays = (compute_track_features(variants).__dict__ if kind == "mfcc"
+                      else compute_track_embeddings(variants, kind))
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, **arrays)
+            tmp.replace(path)
     except GenreClassifierError as exc:
         return f"{track.clip or track.excerpt}: {exc}"
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
     return None
 
 
@@ -256,43 +262,24 @@ def variant_audio(track: Track, seed: int) -> Iterator[tuple[np.ndarray, np.ndar
         yield np.concatenate(variant_eval), np.concatenate(variant_crops)
 
 
-def compute_track_features(track: Track, seed: int) -> TrackFeatures:
-    """MFCCs of one track for every variant; float16 to halve the cache. Deterministic for a given seed."""
-    evals, crops, silent = zip(*((mfcc_features(e), mfcc_features(c), segmenting.is_silent(e))
-                                 for e, c in variant_audio(track, seed)))
+def compute_track_features(variants: list[tuple[np.ndarray, np.ndarray]]) -> TrackFeatures:
+    """MFCCs of one track's `variant_audio`; float16 to halve the cache."""
+    evals, crops, silent = zip(*((mfcc_features(e), mfcc_features(c), segmenting.is_silent(e)) for e, c in variants))
     return TrackFeatures(np.stack(evals).astype(np.float16), np.stack(crops).astype(np.float16), np.stack(silent))
 
 
-def compute_track_embeddings(track: Track, seed: int, name: str = "musicnn") -> dict[str, np.ndarray]:
-    """The outputs of the pretrained network `name` for one track and every variant, as {"eval_<output>": (variants,
+def compute_track_embeddings(variants: list[tuple[np.ndarray, np.ndarray]], name: str) -> dict[str, np.ndarray]:
+    """The outputs of the pretrained network `name` for one track's `variant_audio`, as {"eval_<output>": (variants,
     segments, dims)} in float16, for every output of the network, and "silent" (variants, segments). The genre head
     learns from whole songs (their judged segments), never from random crops, so "crops_<output>" is kept empty:
     (variants, 0, dims)."""
     model = _ear_model(name)
-    audio_per_variant = list(variant_audio(track, seed))
-    per_variant = [model(musicnn_features(e)) for e, _ in audio_per_variant]
-    arrays = {"silent": np.stack([segmenting.is_silent(e) for e, _ in audio_per_variant])}
+    per_variant = [model(musicnn_features(e)) for e, _ in variants]
+    arrays = {"silent": np.stack([segmenting.is_silent(e) for e, _ in variants])}
     for output in model.names:
         arrays[f"eval_{output}"] = np.stack([e[output] for e in per_variant]).astype(np.float16)
         arrays[f"crops_{output}"] = arrays[f"eval_{output}"][:, :0]
     return arrays
-
-
-def compute_track_patches(track: Track, seed: int) -> dict[str, np.ndarray]:
-    """What the student learns from, for one track and every variant, in float16: "eval" (variants, segments, 187,
-    96) log-mel patches of the judged segments (musicnn's outputs on them are the musicnn cache's), "crops"
-    (variants, STUDENT_CROPS or fewer, 187, 96) of the first random crops, with musicnn's outputs on those,
-    "crops_<output>" (variants, crops, dims), and "silent" (variants, segments)."""
-    model = _ear_model("musicnn")
-    arrays: dict[str, list[np.ndarray]] = {"eval": [], "crops": [], "silent": []}
-    for judged, crops in variant_audio(track, seed):
-        arrays["eval"].append(musicnn_features(judged))
-        arrays["crops"].append(musicnn_features(crops[:STUDENT_CROPS]))
-        arrays["silent"].append(segmenting.is_silent(judged))
-        outputs = model(arrays["crops"][-1])
-        for output in EAR_OUTPUTS:
-            arrays.setdefault(f"crops_{output}", []).append(outputs[output])
-    return {name: np.stack(values).astype(bool if name == "silent" else np.float16) for name, values in arrays.items()}
 
 
 @lru_cache(maxsize=None)

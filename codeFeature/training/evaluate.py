@@ -1,19 +1,20 @@
 """Evaluate the engines' runs: their figures per held-out kind (engine.card.KINDS), each run's "not sure" rule chosen
-on the other runs of its kind, and the choices made from held-out predictions (the ensemble weight, the default
-engine).
+on the other runs of its kind, and the default engine chosen from held-out predictions.
 
 An evaluation is a dict per kind, as metrics.json stores it (read back by engine.card): {"held_out": words, "runs":
 [...], "original" | "modern" | "modern_lossy": {"track": ..., "segment": ...}, "confidence": ..., plus
 "original_full_clips_only" (GTZAN) or "no_doubt" (real songs)}; "outside" has {"n", "not_sure", "reasons"};
 "sources" has one such summary per source group (leave-one-source-out), with its songs of none of the ten under
-"outside" where it has some.
+"outside" where it has some; "cv_sources" has one summary per source group of the cv runs' held-out songs (each
+song judged by a model that trained on every other source and on the other artists of its own).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from codeFeature.config import ENGINES, MIN_SOURCE_SONGS, N_SEGMENTS, STUDENT_ENGINE
+from codeFeature.config import MIN_SOURCE_SONGS, N_SEGMENTS
 from codeFeature.engine import confidence
+from codeFeature.engine import engines as engine_table
 from codeFeature.engine.card import KINDS
 from codeFeature.engine.confidence import Thresholds
 from codeFeature.training import metrics
@@ -27,7 +28,11 @@ def _held_out(data: TrackData, runs: list[Run], kind: str, group: str | None = N
     """Each run of `kind` with a mask over its held-out tracks: the cv runs' labelled real songs for "realsongs",
     their songs of none of the ten for "outside", their GTZAN tracks for "cv"; the split run's GTZAN tracks for
     "split"; for "sources", the run that held out source `group` and its songs of the ten genres (with `group` and
-    kind "outside", that run's songs of none of the ten)."""
+    kind "outside", that run's songs of none of the ten); for "cv_sources", the cv runs' songs of the ten genres of
+    source `group`."""
+    if kind == "cv_sources":
+        wanted = (data.sources == group) & ~data.outside
+        return [(r, wanted[r.test_idx]) for r in runs if family(r.name) == "cv"]
     if group is not None:
         wanted = data.outside if kind == "outside" else ~data.outside
         return [(r, wanted[r.test_idx]) for r in runs if r.name == f"{SOURCE_RUN}{group}"]
@@ -109,7 +114,7 @@ def summarise_runs(data: TrackData, runs: list[Run], kind: str, rules: dict[str,
             labels[full], [p for p, f in zip(original, full) if f])["track"]
     if rules is not None:
         summary["confidence"] = confidence.selective(labels, [p.song for p in original], _verdicts(keep, rules))
-        others = _held_out(data, runs, "outside", group) if group is not None else []
+        others = _held_out(data, runs, "outside", group) if kind == "sources" else []
         if any(mask.any() for _, mask in others):
             summary["outside"] = _outside_summary(others, rules, KINDS["outside"])
     return summary
@@ -118,8 +123,14 @@ def summarise_runs(data: TrackData, runs: list[Run], kind: str, rules: dict[str,
 def evaluate_runs(data: TrackData, runs: list[Run], rules: dict[str, Thresholds] | None = None) -> dict:
     """An engine's summaries of KINDS (those that exist; "outside" only with `rules`); "sources" holds one summary
     per source group held out by a leave-one-source-out run."""
-    evaluation = {kind: summary for kind in KINDS if kind != "sources" and (kind != "outside" or rules is not None)
+    evaluation = {kind: summary for kind in KINDS if kind not in ("sources", "cv_sources")
+                  and (kind != "outside" or rules is not None)
                   and (summary := summarise_runs(data, runs, kind, rules)) is not None}
+    if any(family(r.name) == "cv" for r in runs):
+        by_artist = {group: summary for group in sorted(set(data.sources))
+                     if (summary := summarise_runs(data, runs, "cv_sources", rules, group)) is not None}
+        if by_artist:
+            evaluation["cv_sources"] = by_artist
     groups = [r.name.removeprefix(SOURCE_RUN) for r in runs if family(r.name) == "source"]
     sources = {group: summary for group in groups
                if (summary := summarise_runs(data, runs, "sources", rules, group)) is not None}
@@ -134,23 +145,24 @@ def source_accuracies(evaluation: dict) -> dict[str, float]:
             if summary["original"]["track"]["n"] >= MIN_SOURCE_SONGS}
 
 
-def ablation_row(data: TrackData, runs: list[Run], macs_per_segment: int) -> dict:
-    """One set of networks' held-out figures on the runs (top-1 accuracy and macro recall per evaluation and per
-    held-out source) and its multiply-adds per song."""
+def ablation_row(data: TrackData, runs: list[Run], ears: tuple[str, ...], macs_per_segment: int) -> dict:
+    """One genre-head design's held-out figures on the runs (top-1 accuracy and macro recall per evaluation, per
+    source held out by artist and per source left out), the networks it reads and their multiply-adds per song."""
     evaluation = evaluate_runs(data, runs)
-    row: dict = {"macs_per_song": macs_per_segment * N_SEGMENTS}
-    for kind in ("realsongs", "cv", "split"):
-        if kind in evaluation:
-            track = evaluation[kind]["original"]["track"]
-            row[kind] = {"accuracy": track["accuracy"], "macro_recall": track["macro_recall"], "n": track["n"]}
-    row["sources"] = {group: {"accuracy": s["original"]["track"]["accuracy"],
-                              "macro_recall": s["original"]["track"]["macro_recall"], "n": s["original"]["track"]["n"]}
-                      for group, s in evaluation.get("sources", {}).items()}
+
+    def figures(summary: dict) -> dict:
+        track = summary["original"]["track"]
+        return {"accuracy": track["accuracy"], "macro_recall": track["macro_recall"], "n": track["n"]}
+
+    row: dict = {"ears": list(ears), "macs_per_song": macs_per_segment * N_SEGMENTS}
+    row.update({kind: figures(evaluation[kind]) for kind in ("realsongs", "cv", "split") if kind in evaluation})
+    for kind in ("cv_sources", "sources"):
+        row[kind] = {group: figures(s) for group, s in evaluation.get(kind, {}).items()}
     return row
 
 
 def robust_score(evaluation: dict) -> float:
-    """What picks the ensemble weight and breaks the default engine's ties: the mean of (a) GTZAN held-out macro
+    """What breaks the default engine's ties: the mean of (a) GTZAN held-out macro
     recall averaged over the audio variants (CV if there is one, else the split), (b) held-out real-song accuracy
     and (c) the mean leave-one-source-out accuracy over the sources of MIN_SOURCE_SONGS songs or more, of those
     measured. Real songs are what people upload; the GTZAN variants keep loud and lossy audio in the score."""
@@ -168,20 +180,26 @@ def robust_score(evaluation: dict) -> float:
 GTZAN_FLOOR = 0.78  # the default engine keeps at least this accuracy on GTZAN's artist-filtered split
 
 
-STUDENT_MARGIN = 0.01  # the student replaces musicnn as the default if its real-song accuracy is at most this lower
+def source_scores(evaluation: dict) -> list[float]:
+    """The held-out top-1 accuracies that speak for an engine on real music: each source of MIN_SOURCE_SONGS songs
+    or more held out by artist (`cv_sources`), then each left out whole (`source_accuracies`)."""
+    by_artist = [s["original"]["track"]["accuracy"] for s in evaluation.get("cv_sources", {}).values()
+                 if s["original"]["track"]["n"] >= MIN_SOURCE_SONGS]
+    return by_artist + list(source_accuracies(evaluation).values())
 
 
 def choose_default(evaluations: dict[str, dict]) -> str:
     """The default engine: among the engines whose artist-filtered GTZAN accuracy (when measured) is at least
-    GTZAN_FLOOR (all of them if none is), the best mean of held-out real-song accuracy (artist-grouped: what people
-    upload) and leave-one-source-out accuracy on each source of MIN_SOURCE_SONGS songs or more (`source_accuracies`),
-    then the best `robust_score`, then the cheaper engine (the ensemble runs both networks). The student engine is
-    judged against musicnn instead (`student_keeps_up`): if musicnn wins and the student keeps up, the student."""
-    chosen = _best_engine({e: v for e, v in evaluations.items() if e != STUDENT_ENGINE} or evaluations)
-    if chosen == "musicnn" and STUDENT_ENGINE in evaluations and student_keeps_up(evaluations[STUDENT_ENGINE],
-                                                                                 evaluations["musicnn"]):
-        return STUDENT_ENGINE
-    return chosen
+    GTZAN_FLOOR (all of them if none is), the best mean of `source_scores` (real-song accuracy where there are no
+    sources), then the best `robust_score`, then the cheaper engine (engine table order)."""
+    def split_ok(engine: str) -> bool:
+        split = split_accuracy(evaluations[engine])
+        return split is None or split >= GTZAN_FLOOR
+
+    def key(engine: str) -> tuple[float, float, int]:
+        scores = source_scores(evaluations[engine]) or [real_accuracy(evaluations[engine]) or 0.0]
+        return float(np.mean(scores)), robust_score(evaluations[engine]), -engine_table.ENGINES.index(engine)
+    return max([e for e in evaluations if split_ok(e)] or list(evaluations), key=key)
 
 
 def real_accuracy(evaluation: dict) -> float | None:
@@ -194,36 +212,3 @@ def split_accuracy(evaluation: dict) -> float | None:
     """GTZAN artist-filtered split track accuracy of an engine's evaluation, None if not measured."""
     split = evaluation.get("split")
     return split["original"]["track"]["accuracy"] if split else None
-
-
-def student_keeps_up(student: dict, teacher: dict) -> bool:
-    """Whether the student engine may be the default in musicnn's place: its held-out real-song accuracy within
-    STUDENT_MARGIN of musicnn's and its GTZAN split at least GTZAN_FLOOR (a figure not measured counts as kept)."""
-    real, teacher_real, split = real_accuracy(student), real_accuracy(teacher), split_accuracy(student)
-    return ((real is None or teacher_real is None or real >= teacher_real - STUDENT_MARGIN - 1e-9)
-            and (split is None or split >= GTZAN_FLOOR))
-
-
-def _best_engine(evaluations: dict[str, dict]) -> str:
-    def split_ok(engine: str) -> bool:
-        split = split_accuracy(evaluations[engine])
-        return split is None or split >= GTZAN_FLOOR
-
-    def key(engine: str) -> tuple[float, float, int]:
-        real = real_accuracy(evaluations[engine])
-        accuracies = [real] if real is not None else []
-        accuracies += list(source_accuracies(evaluations[engine]).values())
-        return (float(np.mean(accuracies)) if accuracies else 0.0, robust_score(evaluations[engine]),
-                -ENGINES.index(engine))
-    return max([e for e in evaluations if split_ok(e)] or list(evaluations), key=key)
-
-
-def choose_weight(data: TrackData, runs: dict[str, list[Run]]) -> tuple[float, dict[str, float]]:
-    """The musicnn weight in 0, 0.1 ... 1 with the best `robust_score` on the runs' held-out tracks; ties go to
-    the larger weight (the pretrained engine holds up better on real songs). Returns (weight, every score)."""
-    scores = {}
-    for weight in np.round(np.linspace(0, 1, 11), 2):
-        mixed = metrics.mixed_runs(runs["musicnn"], runs["cnn"], float(weight))
-        scores[f"{weight:.1f}"] = round(robust_score(evaluate_runs(data, mixed)), 4)
-    best = max(scores, key=lambda w: (scores[w], float(w)))
-    return float(best), scores

@@ -1,24 +1,23 @@
-"""Fit the genre head on cached outputs of the pretrained networks, choose which networks it reads and its design
-inside the training tracks, and judge held-out tracks with it.
+"""Fit the genre head on cached outputs of the pretrained networks, choose its design (which networks it reads
+included) inside the training tracks, and judge held-out tracks with it.
 
 One example per track and audio variant: the song's row (`genre_head.song_rows`: the mean of its judged segments'
 head inputs), exactly what serving feeds the head. Classes: the ten genres and "outside" (real songs of none of
-them). The fit is a multinomial logistic regression that starts from the tag-to-genre map: its logits are
-`prior * genre_map + z W + b`, where `genre_map` is config's tag-to-genre map read off the song's tags, `prior` a
-learned scale and `W` an L2-penalised correction over the standardised tag logits and (scaled by
-`embedding_scale`, a stronger penalty) the embeddings. So the head follows what the networks' real-world tags say
-and corrects them where GTZAN and the real songs disagree. Weights: each source group (sources.source_groups)
-weighs its number of tracks to the power 1 - `source_balance` (1: every source the same, 0: as many as it has), so
-no single source dominates; within that, each class's total weight is its count to the power 1 - `balance`.
+them). Every design is a multinomial logistic regression over the standardised tag logits of its networks and,
+optionally, their embeddings (scaled by `embedding_scale`, so more strongly penalised); with `prior`, it starts from
+the tag-to-genre map: its logits are `strength * genre_map + z W + b` with a learned strength, so it follows what
+the tags say and corrects them where the songs disagree (a smaller C holds the correction back: a stronger prior).
+Weights: each source group (sources.source_groups) weighs its number of tracks to the power 1 - `source_balance`
+(1: every source the same, 0: as many as it has); within that, each class's total weight is its count to the power
+1 - `balance`. A design may leave GTZAN's tracks out of the head's training set (`gtzan`).
 
-`select` picks the networks (any non-empty subset of config.EARS) and the design (DESIGNS) by inner artist-grouped
-cross-validation over the training tracks only, by the mean over source groups of each group's score, so a held-out
-figure is what the whole procedure gets on songs it never saw. A network costs as much again as musicnn, so a set of
-networks is chosen over a cheaper one only if its inner score is higher by EAR_MARGIN.
+`select` picks the design (DESIGNS) by inner artist-grouped cross-validation over the training tracks only, by the
+mean of the mean and the worst of its per-source scores, so a held-out figure is what the whole procedure gets on
+songs it never saw. A network costs as much again as musicnn, so a design that reads more networks is chosen over
+a cheaper one only if its inner score is higher by EAR_MARGIN.
 """
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 import os
 import time
@@ -29,7 +28,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-from codeFeature.config import EARS, GENRES, HEAD_CLASSES
+from codeFeature.config import GENRES, HEAD_CLASSES
+from codeFeature.cpu_claim import claim_for_life
 from codeFeature.errors import DatasetError
 from codeFeature.models.ears import EAR_SPECS, ear
 from codeFeature.models.genre_head import (
@@ -45,28 +45,67 @@ from codeFeature.models.runtime import InferenceModel, keras_module
 from codeFeature.training.augment import VARIANTS
 from codeFeature.training.folds import Job, track_folds
 from codeFeature.training.metrics import Run, TrackPrediction, summarise
+from codeFeature.training.track_data import TrackData
 
 _ABSENT_LOGIT = -30.0  # bias of a class with no training track (tiny data sets): never predicted
-INNER_FOLDS = 3  # 7 sets of networks x 2 designs x 3 folds = 42 inner fits per run (~8 s each on 2 cores)
-EAR_MARGIN = 0.01  # how much better (inner score) a costlier set of networks must be to be chosen
+INNER_FOLDS = 3
+EAR_MARGIN = 0.01  # how much better (inner score) a design that reads costlier networks must be to be chosen
+MSD, MSD_MTT = ("musicnn",), ("musicnn", "mtt_musicnn")
 
 
-@dataclass(frozen=True)
-class HeadSettings:
-    """Hyper-parameters of the genre head (recorded in metrics.json)."""
+@dataclass(frozen=True, kw_only=True)
+class HeadDesign:
+    """One design of the genre head (recorded in metrics.json): the networks it reads, whether it starts from the
+    tag-to-genre map (`prior`), its inverse L2 strength `c`, how much of the embeddings it reads (`embedding_scale`;
+    0: tags only), whether GTZAN's tracks are in its training set, and its source and class weighting."""
 
-    c: float = 0.1                # inverse L2 strength of the correction to the tag-to-genre map
-    embedding_scale: float = 0.3  # the embeddings' standardised inputs are multiplied by this
-    source_balance: float = 0.5   # 1: every source group weighs the same; 0: each as many tracks as it has
-    balance: float = 0.5          # 1: every class weighs the same; 0: each as many songs as it has
+    ears: tuple[str, ...] = MSD
+    prior: bool = True
+    c: float = 0.1
+    embedding_scale: float = 0.3
+    gtzan: bool = True
+    source_balance: float = 0.5
+    balance: float = 0.5
     max_iter: int = 500
 
+    @property
+    def label(self) -> str:
+        """The design in a few words, as tables and metrics.json name it."""
+        return (f"{'+'.join(self.ears)}, {'tag prior' if self.prior else 'plain LR'} C={self.c:g}, "
+                f"{'tags+embedding' if self.embedding_scale else 'tags'}, "
+                f"{'with' if self.gtzan else 'without'} GTZAN, sources^{1 - self.source_balance:g}")
 
-# The designs `select` chooses among (a fixed grid, searched on inner folds: how much each source weighs; C = 0.1
-# is what the previous release's selection chose in 5 of its 7 runs), and the sets of networks.
-DESIGNS: tuple[HeadSettings, ...] = tuple(HeadSettings(c=0.1, source_balance=b) for b in (0.0, 0.5))
-EAR_SETS: tuple[tuple[str, ...], ...] = tuple(combo for k in range(1, len(EARS) + 1)
-                                              for combo in itertools.combinations(EARS, k))
+    def record(self) -> dict:
+        return {**asdict(self), "ears": list(self.ears), "label": self.label}
+
+
+def _designs() -> tuple[HeadDesign, ...]:
+    """The designs `select` chooses among: MSD tags, or MSD and MTT tags, x tag prior or plain logistic regression x
+    tags with or without the embeddings; then, with the prior, other prior strengths (C), without GTZAN, and other
+    source weightings."""
+    grid = [HeadDesign(ears=ears, prior=prior, embedding_scale=scale)
+            for ears in (MSD, MSD_MTT) for prior in (True, False) for scale in (0.3, 0.0)]
+    grid += [HeadDesign(c=0.03), HeadDesign(c=0.3), HeadDesign(gtzan=False), HeadDesign(source_balance=1.0),
+             HeadDesign(source_balance=0.0), HeadDesign(ears=MSD_MTT, c=0.03, embedding_scale=0.0),
+             HeadDesign(ears=MSD_MTT, gtzan=False)]
+    return tuple(grid)
+
+
+DESIGNS: tuple[HeadDesign, ...] = _designs()
+DESIGN_EARS: tuple[str, ...] = tuple(dict.fromkeys(name for d in DESIGNS for name in d.ears))  # what training caches
+_BY_LABEL = {d.label: d for d in DESIGNS}
+
+
+def design(label: str) -> HeadDesign:
+    """The design of DESIGNS named `label`."""
+    return _BY_LABEL[label]
+
+
+def usable(designs: tuple[HeadDesign, ...], data: HeadData, idx: np.ndarray) -> tuple[HeadDesign, ...]:
+    """The `designs` that can be fitted on the tracks `idx`: their networks are in the data, and a design without
+    GTZAN has songs of other sources to learn from."""
+    others = bool((~data.gtzan[idx]).any())
+    return tuple(d for d in designs if set(d.ears) <= set(data.ears) and (d.gtzan or others))
 
 
 def ear_cost(ears: tuple[str, ...]) -> int:
@@ -88,6 +127,14 @@ class HeadData:
     artists: np.ndarray
     sources: np.ndarray
     _inputs: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, data: TrackData,
+           outputs: tuple[list[dict[str, dict[str, np.ndarray]]], list[np.ndarray]]) -> HeadData:
+        """The HeadData of `data`'s tracks and their networks' (outputs, silence flags), as train.ear_outputs
+        gives them."""
+        return cls(outputs=outputs[0], silent=outputs[1], labels=data.labels, gtzan=data.gtzan,
+                   artists=data.artists, sources=data.sources)
 
     @property
     def ears(self) -> tuple[str, ...]:
@@ -125,46 +172,51 @@ class LinearHead:
 
 
 
-def song_examples(data: HeadData, idx: np.ndarray, ears: tuple[str, ...],
-                  settings: HeadSettings = HeadSettings()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One example per track in `idx` and variant: (x (n, dims) float32, classes (n,), weights (n,), mean 1)."""
+def song_examples(data: HeadData, idx: np.ndarray,
+                  design: HeadDesign = HeadDesign()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One example per track in `idx` (less GTZAN's where the design leaves them out) and variant: (x (n, dims)
+    float32, classes (n,), weights (n,), mean 1)."""
+    if not design.gtzan:
+        idx = idx[~data.gtzan[idx]]
     rows, ys, groups = [], [], []
     for i in idx:
         for variant in range(data.silent[i].shape[0]):
-            rows.append(data.song_row(i, ears, variant))
+            rows.append(data.song_row(i, design.ears, variant))
             ys.append(data.labels[i])
             groups.append(data.sources[i])
     y, g = np.asarray(ys), np.asarray(groups, dtype=object)
     w = np.ones(len(y))
     for group in set(g):
-        w[g == group] /= np.sum(g == group) ** settings.source_balance
+        w[g == group] /= np.sum(g == group) ** design.source_balance
     for label in np.unique(y):
-        w[y == label] /= w[y == label].sum() ** settings.balance
+        w[y == label] /= w[y == label].sum() ** design.balance
     return np.asarray(rows, np.float32), y, (w / w.mean()).astype(np.float32)
 
 
-def fit_linear(data: HeadData, idx: np.ndarray, ears: tuple[str, ...],
-               settings: HeadSettings = HeadSettings()) -> LinearHead:
-    """The head over the networks `ears` fitted on tracks `idx` (see module doc); deterministic."""
-    x, y, w = song_examples(data, idx, ears, settings)
+def fit_linear(data: HeadData, idx: np.ndarray, design: HeadDesign = HeadDesign()) -> LinearHead:
+    """The head of `design` fitted on tracks `idx` (see module doc); deterministic. Columns the design does not
+    read (the map without a prior, the embeddings at scale 0) get zero weights and are left out of the fit."""
+    x, y, w = song_examples(data, idx, design)
     mean, variance = x.mean(axis=0, dtype=np.float64), x.var(axis=0, dtype=np.float64) + 1e-6
     sd = np.sqrt(variance)
-    parts = input_parts(ears)
+    parts = input_parts(design.ears)
     scale = np.ones(x.shape[1])
     scale[parts[GENRE_MAP]] = 0.0  # the map enters through the prior, not the penalised correction
-    for name in ears:
-        scale[parts[f"{name}:penultimate"]] = settings.embedding_scale
-    z = (x - mean) / sd * scale
+    for name in design.ears:
+        scale[parts[f"{name}:penultimate"]] = design.embedding_scale
+    read = np.flatnonzero(scale)
+    z = (x[:, read] - mean[read]) / sd[read] * scale[read]
     prior = np.zeros((len(x), len(HEAD_CLASSES)))
-    prior[:, :len(GENRES)] = x[:, parts[GENRE_MAP]]
+    if design.prior:
+        prior[:, :len(GENRES)] = x[:, parts[GENRE_MAP]]
     present = np.unique(y)
-    weights, bias, strength = _fit_with_prior(z, np.searchsorted(present, y), w, len(present), settings.c,
-                                              prior[:, present], settings.max_iter)
+    weights, bias, strength = _fit_with_prior(z, np.searchsorted(present, y), w, len(present), design.c,
+                                              prior[:, present], design.max_iter)
     kernel = np.zeros((x.shape[1], len(HEAD_CLASSES)))
     full_bias = np.full(len(HEAD_CLASSES), _ABSENT_LOGIT)
-    kernel[:, present] = weights * scale[:, None]
+    kernel[np.ix_(read, present)] = weights * scale[read, None]
     full_bias[present] = bias
-    for genre in range(len(GENRES)):  # strength * genre_map, in the standardised inputs the saved head reads
+    for genre in range(len(GENRES) if design.prior else 0):  # strength * genre_map, in the standardised inputs
         if genre in present:
             column = parts[GENRE_MAP].start + genre
             kernel[column, genre] += strength * sd[column]
@@ -175,7 +227,7 @@ def fit_linear(data: HeadData, idx: np.ndarray, ears: tuple[str, ...],
 def _fit_with_prior(z: np.ndarray, y: np.ndarray, w: np.ndarray, classes: int, c: float, prior: np.ndarray,
                     max_iter: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Weighted multinomial logistic regression with logits `strength * prior + z W + b` and the penalty
-    ||W||^2 / (2 c n) (scikit-learn's scaling of C). Returns (W, b, strength)."""
+    ||W||^2 / (2 c n) (scikit-learn's scaling of C); a zero `prior` makes it plain. Returns (W, b, strength)."""
     n, dims = z.shape
     targets = np.eye(classes)[y]
     w = w / w.sum()
@@ -198,91 +250,71 @@ def _fit_with_prior(z: np.ndarray, y: np.ndarray, w: np.ndarray, classes: int, c
     return theta[:dims * classes].reshape(dims, classes), theta[dims * classes:-1], float(theta[-1])
 
 
-def selection_score(labels: np.ndarray, predicted: np.ndarray, groups: np.ndarray) -> float:
-    """What picks the networks and the design on inner held-out songs of the ten genres: the mean over their source
-    groups of each group's mean of accuracy and macro recall."""
-    parts = []
+def source_scores(labels: np.ndarray, predicted: np.ndarray, groups: np.ndarray) -> dict[str, float]:
+    """Per source group of held-out songs of the ten genres: the mean of its accuracy and macro recall."""
+    scores = {}
     for group in sorted(set(groups)):
-        mine = groups == group
-        figures = summarise(labels[mine], predicted[mine])
-        parts.append((figures["accuracy"] + figures["macro_recall"]) / 2)
-    return float(np.mean(parts)) if parts else 0.0
+        figures = summarise(labels[groups == group], predicted[groups == group])
+        scores[group] = (figures["accuracy"] + figures["macro_recall"]) / 2
+    return scores
+
+
+def selection_score(labels: np.ndarray, predicted: np.ndarray, groups: np.ndarray) -> float:
+    """What picks the design on inner held-out songs of the ten genres: the mean of the mean and the worst of their
+    `source_scores` (a design must hold on every source, not just on the largest)."""
+    scores = list(source_scores(labels, predicted, groups).values())
+    return float((np.mean(scores) + np.min(scores)) / 2) if scores else 0.0
 
 
 @dataclass(frozen=True)
 class Choice:
-    """One set of networks with its best design on the inner folds and that design's inner score."""
+    """One design and its inner score."""
 
-    ears: tuple[str, ...]
-    settings: HeadSettings
+    design: HeadDesign
     score: float
 
 
 @dataclass(frozen=True)
 class Selection:
-    """What `select` chose (`chosen`), the best design of every set of networks (`per_ears`), and every inner
-    score."""
+    """What `select` chose (`chosen`) and every design's inner score (by label)."""
 
     chosen: Choice
-    per_ears: dict[tuple[str, ...], Choice]
     scores: dict[str, float]
 
     def record(self) -> dict:
-        return {"ears": list(self.chosen.ears), "chosen": asdict(self.chosen.settings),
+        return {"design": self.chosen.design.label, "ears": list(self.chosen.design.ears),
                 "inner_score": self.chosen.score, "inner_scores": self.scores}
 
 
-def _label(ears: tuple[str, ...], settings: HeadSettings | None = None) -> str:
-    words = "+".join(ears)
-    if settings is not None:
-        words += ": " + ", ".join(f"{k}={v:g}" for k, v in asdict(settings).items() if k != "max_iter")
-    return words
-
-
-def select(data: HeadData, idx: np.ndarray, seed: int, designs: tuple[HeadSettings, ...] = DESIGNS,
-           ear_sets: tuple[tuple[str, ...], ...] | None = None) -> Selection:
-    """The networks and design with the best `selection_score` on inner folds (folds.track_folds) of the tracks `idx`
-    only: INNER_FOLDS of them, fewer where the tracks are too few, and the first design where even two are too many.
-    Of the sets of networks (`ear_sets`, default: every non-empty subset of the data's), cheapest first, a costlier
-    one replaces the choice only if it scores EAR_MARGIN more."""
-    ear_sets = candidate_sets(data, ear_sets)
+def select(data: HeadData, idx: np.ndarray, seed: int, designs: tuple[HeadDesign, ...] = DESIGNS) -> Selection:
+    """The design with the best `selection_score` on inner folds (folds.track_folds) of the tracks `idx` only:
+    INNER_FOLDS of them, fewer where the tracks are too few, and the first design where even two are too many. A
+    design reading costlier networks replaces the choice only if it scores EAR_MARGIN more (`choose_design`)."""
+    designs = usable(designs, data, idx)
     inner = _inner_folds(data, idx, seed)
     if not inner:
-        per_ears = {ears: Choice(ears, designs[0], 0.0) for ears in ear_sets}
-        return Selection(per_ears[ear_sets[0]], per_ears, {})
+        return Selection(Choice(designs[0], 0.0), {})
     scores: dict[str, float] = {}
-    per_ears: dict[tuple[str, ...], Choice] = {}
-    for ears in ear_sets:
-        for settings in designs:
-            predicted = {}
-            for train, test in inner:
-                head = fit_linear(data, train, ears, settings)
-                rows = np.stack([data.song_row(i, ears) for i in test])
-                songs, _ = split_outside(head.probabilities(rows))
-                predicted.update({int(i): int(np.argmax(p)) for i, p in zip(test, songs)})
-            known = np.array([i for i in predicted if data.labels[i] < len(GENRES)])
-            score = round(selection_score(data.labels[known], np.array([predicted[i] for i in known]),
-                                          data.sources[known]), 4)
-            scores[_label(ears, settings)] = score
-            if ears not in per_ears or score > per_ears[ears].score:
-                per_ears[ears] = Choice(ears, settings, score)
-    return Selection(choose_ears(per_ears), per_ears, scores)
+    for candidate in designs:
+        predicted = {}
+        for train, test in inner:
+            head = fit_linear(data, train, candidate)
+            rows = np.stack([data.song_row(i, candidate.ears) for i in test])
+            songs, _ = split_outside(head.probabilities(rows))
+            predicted.update({int(i): int(np.argmax(p)) for i, p in zip(test, songs)})
+        known = np.array([i for i in predicted if data.labels[i] < len(GENRES)])
+        scores[candidate.label] = round(selection_score(data.labels[known], np.array([predicted[i] for i in known]),
+                                                        data.sources[known]), 4)
+    return Selection(choose_design([Choice(d, scores[d.label]) for d in designs]), scores)
 
 
-def candidate_sets(data: HeadData,
-                   ear_sets: tuple[tuple[str, ...], ...] | None = None) -> tuple[tuple[str, ...], ...]:
-    """The sets of networks `select` chooses among: `ear_sets`, by default every set (EAR_SETS) of the data's."""
-    return ear_sets or tuple(s for s in EAR_SETS if set(s) <= set(data.ears))
-
-
-def choose_ears(per_ears: dict[tuple[str, ...], Choice]) -> Choice:
-    """Of the sets of networks with their best designs, cheapest first: the first, replaced by a costlier one only
+def choose_design(choices: list[Choice]) -> Choice:
+    """Of the scored designs, cheapest networks first: the best, replaced by one reading costlier networks only
     where it scores more than EAR_MARGIN above the choice so far (a network must pay for itself)."""
     chosen = None
-    for ears in sorted(per_ears, key=ear_cost):
-        candidate = per_ears[ears]
-        if chosen is None or candidate.score > chosen.score + (EAR_MARGIN if ear_cost(ears) > ear_cost(chosen.ears)
-                                                                else 0.0):
+    for candidate in sorted(choices, key=lambda c: ear_cost(c.design.ears)):  # stable: DESIGNS order within a cost
+        margin = EAR_MARGIN if chosen and ear_cost(candidate.design.ears) > ear_cost(chosen.design.ears) else 0.0
+        if chosen is None or candidate.score > chosen.score + margin:
             chosen = candidate
     return chosen
 
@@ -305,40 +337,40 @@ def predict(head: InferenceModel, data: HeadData, idx: np.ndarray,
             for v, variant in enumerate(VARIANTS)}
 
 
-def run(name: str, data: HeadData, train_idx: np.ndarray, test_idx: np.ndarray, seed: int = 0,
-        ear_sets: tuple[tuple[str, ...], ...] | None = None) -> tuple[Run, dict[tuple[str, ...], Run]]:
-    """One evaluation run: choose the networks and design on `train_idx` (inner CV), fit the choice on all of
-    `train_idx`, judge `test_idx`. Returns that Run (its `selection` records the choice) and, for the ablation, the
-    same run of every set of networks with its own best design (the chosen set's is the same Run)."""
+def run(name: str, data: HeadData, train_idx: np.ndarray, test_idx: np.ndarray,
+        seed: int = 0) -> tuple[Run, dict[str, Run]]:
+    """One evaluation run: choose the design on `train_idx` (inner CV), fit it on all of `train_idx`, judge
+    `test_idx`. Returns that Run (its `selection` records the choice) and, for the ablation, the same run of every
+    design that can be fitted on `train_idx` (by label; the chosen design's is the same Run)."""
     started = time.perf_counter()
-    chosen = select(data, train_idx, seed, ear_sets=ear_sets)
+    chosen = select(data, train_idx, seed)
     runs = {}
-    for ears, choice in chosen.per_ears.items():
-        head = InferenceModel(fit_linear(data, train_idx, ears, choice.settings).keras())
-        runs[ears] = Run(name, test_idx, predict(head, data, test_idx, ears), selection={"ears": list(ears)})
-    main = runs[chosen.chosen.ears]
+    for candidate in usable(DESIGNS, data, train_idx):
+        head = InferenceModel(fit_linear(data, train_idx, candidate).keras())
+        runs[candidate.label] = Run(name, test_idx, predict(head, data, test_idx, candidate.ears),
+                                    selection={"design": candidate.label})
+    main = runs[chosen.chosen.design.label]
     main.seconds, main.selection = round(time.perf_counter() - started, 1), chosen.record()
     return main, runs
 
 
-def evaluate(jobs: list[Job], data: HeadData, seed: int, workers: int | None, log,
-             ear_sets: tuple[tuple[str, ...], ...] | None = None) -> tuple[list[Run], dict[tuple[str, ...], list[Run]]]:
-    """`run` for every evaluation job, in parallel processes (each gets `data` once), choosing among `ear_sets`
-    (default: every set of the data's pretrained networks). Returns the Runs in job order and, per set of networks,
-    its Runs (the ablation)."""
+def evaluate(jobs: list[Job], data: HeadData, seed: int, workers: int | None,
+             log) -> tuple[list[Run], dict[str, list[Run]]]:
+    """`run` for every evaluation job, in parallel processes (each gets `data` once). Returns the Runs in job order
+    and, per design (by label), its Runs (the ablation)."""
     if not jobs:
         return [], {}
-    log(f"genre head over {'+'.join(data.ears)}: {len(jobs)} runs, each choosing among "
-        f"{len(candidate_sets(data, ear_sets))} sets of networks x {len(DESIGNS)} designs by inner CV")
+    log(f"genre head over {'+'.join(data.ears)}: {len(jobs)} runs, each choosing among {len(DESIGNS)} designs by "
+        f"inner CV")
     runs, ablation = [], {}
     with ProcessPoolExecutor(max_workers=min(len(jobs), workers or os.cpu_count() or 1),
                              mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                              initargs=(data,)) as pool:
-        for main, per_ears in pool.map(_worker_run, jobs, [seed] * len(jobs), [ear_sets] * len(jobs)):
-            log(f"  {main.name}: {'+'.join(main.selection['ears'])}, {main.seconds} s")
+        for main, per_design in pool.map(_worker_run, jobs, [seed] * len(jobs)):
+            log(f"  {main.name}: {main.selection['design']}, {main.seconds} s")
             runs.append(main)
-            for ears, ear_run in per_ears.items():
-                ablation.setdefault(ears, []).append(ear_run)
+            for label, design_run in per_design.items():
+                ablation.setdefault(label, []).append(design_run)
     return runs, ablation
 
 
@@ -346,10 +378,10 @@ _WORKER_DATA: list[HeadData] = []  # in an evaluation worker process only: the d
 
 
 def _init_worker(data: HeadData) -> None:
+    claim_for_life()  # one core per worker: NumPy's and OpenVINO's threads do not fight over the cores
     keras_module()  # Keras on its OpenVINO backend: this process needs no TensorFlow
     _WORKER_DATA[:] = [data]
 
 
-def _worker_run(job: Job, seed: int,
-                ear_sets: tuple[tuple[str, ...], ...] | None) -> tuple[Run, dict[tuple[str, ...], Run]]:
-    return run(job.name, _WORKER_DATA[0], job.train_idx, job.test_idx, seed, ear_sets)
+def _worker_run(job: Job, seed: int) -> tuple[Run, dict[str, Run]]:
+    return run(job.name, _WORKER_DATA[0], job.train_idx, job.test_idx, seed)

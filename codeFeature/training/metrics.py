@@ -12,7 +12,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from codeFeature.config import GENRES
 from codeFeature.engine.card import GTZAN_HEADLINE
 from codeFeature.models.runtime import InferenceModel
-from codeFeature.models.song import judge_segments, mix, top_k
+from codeFeature.models.song import judge_segments, top_k
 from codeFeature.training.augment import VARIANTS
 
 
@@ -39,18 +39,6 @@ class Run:
     seconds: float = 0.0
     history: list[float] = field(default_factory=list)
     selection: dict | None = None  # the genre head's design chosen inside the run's training tracks
-
-
-def mixed_runs(musicnn: Sequence[Run], cnn: Sequence[Run], weight: float) -> list[Run]:
-    """The ensemble's runs: `song.mix` of the two engines' predictions of the same held-out tracks."""
-    runs = []
-    for head, net in zip(musicnn, cnn):
-        assert head.name == net.name and np.array_equal(head.test_idx, net.test_idx)
-        runs.append(Run(head.name, head.test_idx, {
-            variant: [TrackPrediction(mix(m.song, c.song, weight), mix(m.segments, c.segments, weight), m.outside)
-                      for m, c in zip(head.predictions[variant], net.predictions[variant])]
-            for variant in VARIANTS}))
-    return runs
 
 
 def held_out_predictions(model: InferenceModel, features: Sequence,

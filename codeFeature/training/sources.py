@@ -30,8 +30,3 @@ def source_groups(tracks: Sequence[Track]) -> np.ndarray:
     labelled = Counter(source_of(t) for t in tracks if t.genre in GENRES)
     return np.array([source_of(t) if labelled[source_of(t)] >= MIN_SOURCE_SONGS else SMALL_SOURCES
                      for t in tracks], dtype=object)
-
-
-def short_name(group: str) -> str:
-    """A source group as a table names it: the repository's name without its owner."""
-    return group.rsplit("/", 1)[-1]
