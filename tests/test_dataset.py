@@ -109,7 +109,8 @@ def test_training_sees_exactly_what_serving_computes(tmp_path: Path) -> None:
     make_dataset(tmp_path, per_genre=1, seconds=30.0)
     track = dataset.discover(tmp_path)[3]
     served = mfcc_features(load_segments(track.clip).audio).astype(np.float16)
-    np.testing.assert_array_equal(dataset.compute_track_features(list(dataset.variant_audio(track, seed=0))).eval[0], served)
+    features = dataset.compute_track_features(list(dataset.variant_audio(track, seed=0)))
+    np.testing.assert_array_equal(features.eval[0], served)
 
 
 def test_musicnn_cache_holds_what_serving_computes(tmp_path: Path) -> None:

@@ -40,6 +40,10 @@ def test_accuracy_page_is_what_the_report_writes(tmp_path: Path) -> None:
     assert (tmp_path / "accuracy.md").read_text() == (DOCS / "accuracy.md").read_text()
 
 
+def test_the_readme_table_is_the_reports() -> None:
+    assert report.readme_table(read_card(MODEL_DIR)) in README
+
+
 def test_the_accuracy_page_explains_every_term_it_uses() -> None:
     page = (DOCS / "accuracy.md").read_text()
     glossary = page[page.index("## Glossary"):]

@@ -14,7 +14,8 @@ from codeFeature.engine.engines import ENGINES, TABLE
 PROJECT = Path(__file__).resolve().parent.parent
 NAMES = "|".join(re.escape(name) for name in ENGINES)
 # a comparison with an engine name: `x == "cnn"`, `"musicnn" != x`, `x in ("cnn", ...)`
-COMPARISON = re.compile(rf"""(==|!=)\s*["']({NAMES})["']|["']({NAMES})["']\s*(==|!=)|\bin\s*[(\[{{]\s*["']({NAMES})["']""")
+COMPARISON = re.compile(rf"""(==|!=)\s*["']({NAMES})["']|["']({NAMES})["']\s*(==|!=)"""
+                        rf"""|\bin\s*[(\[{{]\s*["']({NAMES})["']""")
 
 
 def test_no_module_compares_engine_names_outside_the_table() -> None:

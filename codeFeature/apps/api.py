@@ -267,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     parser.add_argument("--engine", choices=ENGINES,
                         help=f"the default engine: {help_text()}. Default: the best measured (class_xls/engines.json)")
-    parser.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted, in MB (default: %(default)g)")
+    parser.add_argument("--max-upload-mb", type=float, default=200.0,
+                        help="largest upload accepted, in MB (default: %(default)g)")
     parser.add_argument("--max-concurrent", type=int, default=ServerSettings.max_concurrent,
                         help="analyses run at once (default: one per core)")
     parser.add_argument("--queue", type=int, default=ServerSettings.queue,

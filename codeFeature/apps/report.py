@@ -73,6 +73,25 @@ def render(card: ModelCard) -> str:
     return "\n".join(lines) + "\n"
 
 
+def readme_table(card: ModelCard) -> str:
+    """The README's short table: the default engine on each source, held out by artist and left out whole, and
+    the songs of none of the ten it calls "not sure"."""
+    details = card.engines[card.default_engine]
+    lines = [f"| {card.default_engine} (default), songs it never heard | songs | right | right in its top 3 | "
+             "sure of / right when sure | right when the whole source was left out of training |",
+             "|---|---|---|---|---|---|"]
+    for group, f in details.cv_sources.items():
+        whole = details.sources.get(group)
+        lines.append(f"| {SOURCE_NAMES.get(group, group)} | {f.tracks} | {f.accuracy:.0%} | {f.top3_accuracy:.0%} | "
+                     + (f"{f.confident_share:.0%} / {f.confident_accuracy:.0%}" if f.confident_share is not None
+                        else "–")
+                     + (f" | {whole.accuracy:.0%} |" if whole else " | – |"))
+    if details.outside is not None:
+        lines.append(f"| songs of none of the ten genres | {details.outside.tracks} | called \"not sure\": "
+                     f"{details.outside.not_sure:.0%} | | | |")
+    return "\n".join(lines)
+
+
 def _sources_table(engines: dict[str, EngineCard], card: ModelCard) -> list[str]:
     """Per engine and source: held out by artist (top-1, top-3, without doubt, confident) and left out whole."""
     rows = []

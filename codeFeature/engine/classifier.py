@@ -47,8 +47,8 @@ class GenreClassifier:
     run in parallel outside).
 
     `models`: a model folder's path (class_xls/ when None) or an opened ModelFolder. `engine`: a name of the engine
-    table, or None for the default the training command chose. Raises ModelFilesError (unreadable folder or model file) or
-    ValueError (unknown engine)."""
+    table, or None for the default the training command chose. Raises ModelFilesError (unreadable folder or model
+    file) or ValueError (unknown engine)."""
 
     def __init__(self, models: Path | str | ModelFolder | None = None, engine: str | None = None) -> None:
         folder = models if isinstance(models, ModelFolder) else ModelFolder.open(models)

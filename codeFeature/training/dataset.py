@@ -12,8 +12,8 @@ Per track the cache holds, for every augmentation variant (see `augment.VARIANTS
   excerpt for a track that only has an excerpt), and
 - `crops`: random 3-s crops at any offset, for training;
 as MFCCs in one file, and as each pretrained network's outputs (`eval_<output>`, `crops_<output>`) in one file per
-network (models/ears.py). Both are computed
-from the same audio (`variant_audio`) and keyed on the files' contents and every setting that shapes them.
+network (models/ears.py), each keyed on the files' contents and every setting that shapes it. `fill_cache` computes
+every missing file of a track in one pass: the track is decoded and augmented once (`variant_audio`).
 """
 from __future__ import annotations
 
@@ -225,9 +225,10 @@ def _compute_and_store(job: tuple[Track, dict[str, Path], int]) -> str | None:
     track, wanted, seed = job
     try:
         variants = list(variant_audio(track, seed))
+        patches = [musicnn_features(judged) for judged, _ in variants] if set(wanted) - {"mfcc"} else []
         for kind, path in wanted.items():
             arrays = (compute_track_features(variants).__dict__ if kind == "mfcc"
-                      else compute_track_embeddings(variants, kind))
+                      else compute_track_embeddings(variants, kind, patches))
             tmp = path.with_suffix(".tmp.npz")
             np.savez(tmp, **arrays)
             tmp.replace(path)
@@ -268,13 +269,15 @@ def compute_track_features(variants: list[tuple[np.ndarray, np.ndarray]]) -> Tra
     return TrackFeatures(np.stack(evals).astype(np.float16), np.stack(crops).astype(np.float16), np.stack(silent))
 
 
-def compute_track_embeddings(variants: list[tuple[np.ndarray, np.ndarray]], name: str) -> dict[str, np.ndarray]:
-    """The outputs of the pretrained network `name` for one track's `variant_audio`, as {"eval_<output>": (variants,
-    segments, dims)} in float16, for every output of the network, and "silent" (variants, segments). The genre head
-    learns from whole songs (their judged segments), never from random crops, so "crops_<output>" is kept empty:
-    (variants, 0, dims)."""
+def compute_track_embeddings(variants: list[tuple[np.ndarray, np.ndarray]], name: str,
+                             patches: list[np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The outputs of the pretrained network `name` for one track's `variant_audio` (its judged segments' log-mel
+    `patches`, computed here when not given), as {"eval_<output>": (variants, segments, dims)} in float16, for every
+    output of the network, and "silent" (variants, segments). The genre head learns from whole songs (their judged
+    segments), never from random crops, so "crops_<output>" is kept empty: (variants, 0, dims)."""
     model = _ear_model(name)
-    per_variant = [model(musicnn_features(e)) for e, _ in variants]
+    patches = patches or [musicnn_features(judged) for judged, _ in variants]
+    per_variant = [model(patch) for patch in patches]
     arrays = {"silent": np.stack([segmenting.is_silent(e) for e, _ in variants])}
     for output in model.names:
         arrays[f"eval_{output}"] = np.stack([e[output] for e in per_variant]).astype(np.float16)

@@ -38,7 +38,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -164,11 +164,12 @@ def ear_outputs(data: TrackData, ears: tuple[str, ...], cache_dir: Path,
     return outputs, silent[:len(data.tracks)]
 
 
+@dataclass(frozen=True, kw_only=True)
 class KeptEngines:
     """The engines a partial run keeps from its --out folder: their metrics.json records and "not sure" rules."""
 
-    def __init__(self, engines: dict, rules: dict[str, Thresholds]) -> None:
-        self.engines, self.rules = engines, rules
+    engines: dict = field(default_factory=dict)
+    rules: dict[str, Thresholds] = field(default_factory=dict)
 
 
 def kept_engines(out_dir: Path, data: TrackData, steps: tuple[str, ...]) -> KeptEngines:
@@ -176,7 +177,7 @@ def kept_engines(out_dir: Path, data: TrackData, steps: tuple[str, ...]) -> Kept
     on the same tracks). Raises ModelFilesError or DatasetError if it holds no such engine or other tracks."""
     keep = [engine for step, engine in ENGINE_STEPS.items() if step not in steps]
     if not keep:
-        return KeptEngines({}, {})
+        return KeptEngines()
     path = Path(out_dir) / METRICS_JSON
     report = json.loads(path.read_text()) if path.is_file() else {}
     missing = [engine for engine in keep if engine not in report.get("engines", {})]
@@ -191,8 +192,8 @@ def kept_engines(out_dir: Path, data: TrackData, steps: tuple[str, ...]) -> Kept
                            f"{trained_on[2]} outside songs, not {have[0]}, {have[1]} and {have[2]}: train every "
                            f"engine on these (all --steps).")
     settings = EngineSettings.read(out_dir)
-    return KeptEngines({engine: report["engines"][engine] for engine in keep},
-                       {engine: settings.thresholds(engine) for engine in keep})
+    return KeptEngines(engines={engine: report["engines"][engine] for engine in keep},
+                       rules={engine: settings.thresholds(engine) for engine in keep})
 
 
 def fit_final_cnn(data: CnnData, runs: list[Run], settings: TrainSettings, epochs: int | None, out_dir: Path,
@@ -262,7 +263,8 @@ def plot_headline(out_dir: Path, default: str, engines: dict) -> None:
     evaluation = engines[default]["evaluation"]
     kind = next((kind for kind in GTZAN_HEADLINE if kind in evaluation), None)
     if kind is not None:
-        title = f"{default}: " + ("5-fold" if kind == "cv" else "artist-filtered split") + " track-level confusion (GTZAN)"
+        held_out = "5-fold" if kind == "cv" else "artist-filtered split"
+        title = f"{default}: {held_out} track-level confusion (GTZAN)"
         metrics.plot_confusion(evaluation[kind]["original"]["track"]["confusion"], title, out_dir / CONFUSION_PNG)
 
 
