@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from codeFeature.audio import audio_io, segmenting
-from codeFeature.cpu_claim import claim_for_life
 from codeFeature.config import (
     AUDIO_EXTENSIONS,
     EARS,
@@ -44,6 +43,7 @@ from codeFeature.config import (
     SAMPLE_RATE,
     SEGMENT_SAMPLES,
 )
+from codeFeature.cpu_claim import claim_for_life
 from codeFeature.errors import DatasetError, GenreClassifierError
 from codeFeature.feature_extractor_cnn import mfcc_features
 from codeFeature.feature_extractor_musicnn import musicnn_features

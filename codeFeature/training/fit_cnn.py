@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from codeFeature.config import GENRES, N_MELS, N_MFCC
+from codeFeature.cpu_claim import claim_for_life
 from codeFeature.models.runtime import InferenceModel
 from codeFeature.models.song import audible_mean
 from codeFeature.training import metrics
@@ -19,7 +20,7 @@ from codeFeature.training.augment import VARIANTS
 from codeFeature.training.dataset import Track
 from codeFeature.training.folds import Job
 from codeFeature.training.metrics import Run, TrackPrediction
-from codeFeature.training.track_data import TrackData
+from codeFeature.training.track_data import CnnData
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class TrainSettings:
     seed: int = 0
 
 
-def normalisation_stats(data: TrackData, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def normalisation_stats(data: CnnData, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     frames = np.concatenate([data.features[i].crops[0].astype(np.float32).reshape(-1, N_MFCC) for i in idx])
     return frames.mean(axis=0), frames.var(axis=0) + 1e-6
 
@@ -51,7 +52,7 @@ def _draws(track: Track, settings: TrainSettings) -> int:
     return settings.clip_draws if track.clip is not None else settings.excerpt_draws
 
 
-def draw_epoch(data: TrackData, idx: np.ndarray, rng: np.random.Generator, settings: TrainSettings,
+def draw_epoch(data: CnnData, idx: np.ndarray, rng: np.random.Generator, settings: TrainSettings,
                mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One epoch of training examples from tracks `idx`: (x, one-hot y, class-balancing sample weights)."""
     xs, ys = [], []
@@ -73,7 +74,7 @@ def draw_epoch(data: TrackData, idx: np.ndarray, rng: np.random.Generator, setti
     return x, np.eye(len(GENRES), dtype=np.float32)[y], weights
 
 
-def _validation_score(model, data: TrackData, idx: np.ndarray) -> float:
+def _validation_score(model, data: CnnData, idx: np.ndarray) -> float:
     """Early stopping's score (not a reported figure): macro recall of the inner validation tracks over the audio
     variants, from a fast eager call of the model being fitted (its songs by `song.audible_mean`, as served)."""
     labels, scores = data.labels[idx], []
@@ -86,7 +87,7 @@ def _validation_score(model, data: TrackData, idx: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
-def fit(data: TrackData, train_idx: np.ndarray, settings: TrainSettings, val_idx: np.ndarray | None = None,
+def fit(data: CnnData, train_idx: np.ndarray, settings: TrainSettings, val_idx: np.ndarray | None = None,
         epochs: int | None = None, log=print):
     """Train a fresh CNN on tracks `train_idx`. With `val_idx`, stop early and keep the best epoch's weights;
     without, train exactly `epochs` (default max_epochs). Returns (model, best_epoch, history of val scores)."""
@@ -127,7 +128,7 @@ def fit(data: TrackData, train_idx: np.ndarray, settings: TrainSettings, val_idx
     return model, best_epoch, history
 
 
-def inner_split(data: TrackData, idx: np.ndarray, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray]:
+def inner_split(data: CnnData, idx: np.ndarray, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray]:
     labels = data.labels[idx]
     counts = np.bincount(labels)
     n_val = max(1, int(np.ceil(settings.val_share * len(idx))))
@@ -136,7 +137,7 @@ def inner_split(data: TrackData, idx: np.ndarray, settings: TrainSettings) -> tu
                             stratify=labels if can_stratify else None)
 
 
-def run_job(job: Job, data: TrackData, settings: TrainSettings) -> Run:
+def run_job(job: Job, data: CnnData, settings: TrainSettings) -> Run:
     """One evaluation run of the CNN: train on the genre tracks of `job.train_idx` (early-stopped on an inner split),
     then judge the held-out `job.test_idx` (songs of none of the ten too: how sure the CNN is of them) with the
     serving code (models.runtime)."""
@@ -148,7 +149,7 @@ def run_job(job: Job, data: TrackData, settings: TrainSettings) -> Run:
                best_epoch, round(time.perf_counter() - started, 1), history)
 
 
-def evaluate(jobs: list[Job], data: TrackData, settings: TrainSettings, workers: int | None, log) -> list[Run]:
+def evaluate(jobs: list[Job], data: CnnData, settings: TrainSettings, workers: int | None, log) -> list[Run]:
     """Run the CNN's evaluation `jobs` in parallel processes (each gets `data` once); their Runs in job order."""
     if not jobs:
         return []
@@ -164,10 +165,11 @@ def evaluate(jobs: list[Job], data: TrackData, settings: TrainSettings, workers:
     return results
 
 
-_WORKER_DATA: list[TrackData] = []  # in an evaluation worker process only: the data its initializer received
+_WORKER_DATA: list[CnnData] = []  # in an evaluation worker process only: the data its initializer received
 
 
-def _init_worker(data: TrackData) -> None:
+def _init_worker(data: CnnData) -> None:
+    claim_for_life()  # one core per worker: OpenVINO's threads (the held-out predictions) do not fight either
     one_tensorflow_thread()
     _WORKER_DATA[:] = [data]
 
